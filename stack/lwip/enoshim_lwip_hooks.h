@@ -1,0 +1,43 @@
+/*
+ * enoshim_lwip_hooks.h — the lwIP TCP hooks through which ENO (RFC 8547) and
+ * tcpcrypt (RFC 8548) attach to lwIP 2.1.3.  Included by lwIP's own tcp*.c
+ * (LWIP_HOOK_FILENAME); implemented in stack/lwip_glue.c.
+ *
+ * Traps of 2.1.3 these hooks are written around (DESIGN.md):
+ *  - the option-length hook is called both when a segment is created and
+ *    again when it is (re)transmitted, with the pcb only: the length must be
+ *    a function of pcb state that cannot change while a segment that was
+ *    sized with the old value is still queued;
+ *  - header fields are already in host byte order inside the input hook;
+ *  - the input hook must not change lwIP state, only ours.
+ */
+#ifndef ENOSHIM_LWIP_HOOKS_H
+#define ENOSHIM_LWIP_HOOKS_H
+
+#include "lwip/arch.h"
+#include "lwip/err.h"
+#include "lwip/ip_addr.h"
+
+struct tcp_pcb;
+struct tcp_hdr;
+struct pbuf;
+
+u32_t enoshim_hook_tcp_isn(const ip_addr_t *local_ip, u16_t local_port,
+                           const ip_addr_t *remote_ip, u16_t remote_port);
+err_t enoshim_hook_tcp_inpkt(struct tcp_pcb *pcb, struct tcp_hdr *hdr,
+                             u16_t optlen, u16_t opt1len, u8_t *opt2,
+                             struct pbuf *p);
+u8_t enoshim_hook_tcp_optlen(const struct tcp_pcb *pcb, u8_t internal_len);
+u32_t *enoshim_hook_tcp_addopts(struct pbuf *p, struct tcp_hdr *hdr,
+                                const struct tcp_pcb *pcb, u32_t *opts);
+
+#define LWIP_HOOK_TCP_ISN(lip, lport, rip, rport) \
+  enoshim_hook_tcp_isn((lip), (lport), (rip), (rport))
+#define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) \
+  enoshim_hook_tcp_inpkt((pcb), (hdr), (optlen), (opt1len), (opt2), (p))
+#define LWIP_HOOK_TCP_OUT_TCPOPT_LENGTH(pcb, internal_len) \
+  enoshim_hook_tcp_optlen((pcb), (internal_len))
+#define LWIP_HOOK_TCP_OUT_ADD_TCPOPTS(p, hdr, pcb, opts) \
+  enoshim_hook_tcp_addopts((p), (hdr), (pcb), (opts))
+
+#endif
