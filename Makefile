@@ -37,7 +37,8 @@ LWIP_SRCS := $(addprefix $(LWIP)/src/core/, init.c def.c inet_chksum.c ip.c mem.
                netif.c pbuf.c stats.c sys.c tcp.c tcp_in.c tcp_out.c timeouts.c) \
              $(addprefix $(LWIP)/src/core/ipv4/, icmp.c ip4.c ip4_addr.c ip4_frag.c) \
              $(addprefix $(LWIP)/src/core/ipv6/, icmp6.c inet6.c ip6.c ip6_addr.c ip6_frag.c nd6.c)
-LWIP_OBJS := $(patsubst $(LWIP)/src/%.c,$(BUILD)/lwip/%.o,$(LWIP_SRCS))
+OBJ       := $(BUILD)/obj
+LWIP_OBJS := $(patsubst $(LWIP)/src/%.c,$(OBJ)/lwip/%.o,$(LWIP_SRCS))
 
 COMMON_SRCS := $(wildcard common/*.c)
 STACK_SRCS  := $(filter-out stack/lwip_glue.c,$(wildcard stack/*.c))
@@ -45,13 +46,13 @@ GLUE_SRCS   := $(wildcard stack/lwip_glue.c)
 TUND_SRCS   := $(wildcard tund/*.c)
 SHIM_SRCS   := $(wildcard shim/*.c)
 
-COMMON_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(COMMON_SRCS))
-STACK_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(STACK_SRCS))
-GLUE_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(GLUE_SRCS))
-TUND_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(TUND_SRCS))
+COMMON_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(COMMON_SRCS))
+STACK_OBJS  := $(patsubst %.c,$(OBJ)/%.o,$(STACK_SRCS))
+GLUE_OBJS   := $(patsubst %.c,$(OBJ)/%.o,$(GLUE_SRCS))
+TUND_OBJS   := $(patsubst %.c,$(OBJ)/%.o,$(TUND_SRCS))
 # The shim is built without the sanitizers' interceptors fighting ours: it is
 # compiled with SANFLAGS only when SAN=1 and loaded after libasan.
-SHIM_OBJS   := $(patsubst %.c,$(BUILD)/shim-pic/%.o,$(SHIM_SRCS) $(COMMON_SRCS))
+SHIM_OBJS   := $(patsubst %.c,$(OBJ)/shim-pic/%.o,$(SHIM_SRCS) $(COMMON_SRCS))
 
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
@@ -72,37 +73,37 @@ setup:
 $(LWIP)/src/core/tcp_in.c:
 	scripts/setup
 
-$(BUILD)/lwip/%.o: $(LWIP)/src/%.c stack/lwip/lwipopts.h stack/lwip/enoshim_lwip_hooks.h | $(LWIP)/src/core/tcp_in.c
+$(OBJ)/lwip/%.o: $(LWIP)/src/%.c stack/lwip/lwipopts.h stack/lwip/enoshim_lwip_hooks.h | $(LWIP)/src/core/tcp_in.c
 	@mkdir -p $(dir $@)
 	$(CC) $(LWIP_CPPFLAGS) $(LWIP_CFLAGS) -c $< -o $@
 
-$(BUILD)/liblwip.a: $(LWIP_OBJS)
+$(OBJ)/liblwip.a: $(LWIP_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/stack/lwip_glue.o: stack/lwip_glue.c | $(LWIP)/src/core/tcp_in.c
+$(OBJ)/stack/lwip_glue.o: stack/lwip_glue.c | $(LWIP)/src/core/tcp_in.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(LWIP_CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/tund/%.o: tund/%.c | $(LWIP)/src/core/tcp_in.c
+$(OBJ)/tund/%.o: tund/%.c | $(LWIP)/src/core/tcp_in.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(LWIP_CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/%.o: %.c
+$(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/libstack.a: $(STACK_OBJS) $(COMMON_OBJS)
+$(OBJ)/libstack.a: $(STACK_OBJS) $(COMMON_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/tund: $(TUND_OBJS) $(GLUE_OBJS) $(BUILD)/libstack.a $(BUILD)/liblwip.a
+$(BUILD)/tund: $(TUND_OBJS) $(GLUE_OBJS) $(OBJ)/libstack.a $(OBJ)/liblwip.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS) -lcap
 
 $(BUILD)/enoctl: $(BUILD)/tund
 	ln -sf tund $@
 
-$(BUILD)/shim-pic/%.o: %.c
+$(OBJ)/shim-pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fvisibility=hidden -DENOSHIM_SHIM -c $< -o $@
 
@@ -113,9 +114,9 @@ $(BUILD)/enorun: scripts/enorun
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libstack.a
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(OBJ)/libstack.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libstack.a $(LDFLAGS) -lcriterion $(CRYPTO_LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(OBJ)/libstack.a $(LDFLAGS) -lcriterion $(CRYPTO_LIBS)
 
 $(BUILD)/tests/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)

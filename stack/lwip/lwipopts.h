@@ -53,6 +53,7 @@
 #define LWIP_IPV6_FORWARD               0
 #define LWIP_IPV6_FRAG                  1
 #define LWIP_IPV6_REASS                 1
+#define IPV6_FRAG_COPYHEADER            1   /* 64-bit pointers do not fit the fragment header */
 #define LWIP_ND6_QUEUEING               0
 #define LWIP_ND6_ALLOW_RA_UPDATES       0
 #define IP_FORWARD                      0
@@ -116,5 +117,8 @@
 
 /* Hooks: ENO, tcpcrypt and RFC 6528 ISNs. */
 #define LWIP_HOOK_FILENAME              "enoshim_lwip_hooks.h"
+
+/* The C library provides htons() and friends. */
+#define LWIP_DONT_PROVIDE_BYTEORDER_FUNCTIONS 1
 
 #endif

@@ -1,0 +1,221 @@
+/*
+ * enoshim/ipc.h — control messages between libenoshim.so and tund.
+ *
+ * Transport: one AF_UNIX SOCK_SEQPACKET connection per process (re-made in a
+ * forked child), so one recvmsg() is one message.  Framing follows OpenBSD's
+ * imsg: a fixed header whose `len` must equal the datagram length, a payload
+ * whose size is exact for its type, and the fds the type declares (SCM_RIGHTS,
+ * owned by the receiver).  A message that breaks any rule drops the client
+ * that sent it (tund) or fails the call that waited for it (shim); it never
+ * stops tund.
+ *
+ * Every request gets exactly one reply carrying the request's seq, except
+ * ENOIPC_KICK (none) and ENOIPC_STATUS (a series of STATUS_ENTRY then one
+ * RESULT).
+ *
+ * The accept queue of a listening socket is the program's end of the
+ * listener's socketpair: tund writes one struct enoipc_accept record per
+ * connection, with its fds attached (see below).
+ */
+#ifndef ENOSHIM_IPC_H
+#define ENOSHIM_IPC_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define ENOIPC_VERSION     1u
+#define ENOIPC_MAX_MSG     4096u
+#define ENOIPC_MAX_FDS     2u
+#define ENOIPC_OPT_MAX     256u     /* longest socket option value carried */
+
+enum enoipc_type {
+  /* requests, program -> tund */
+  ENOIPC_HELLO = 1,      /* p: hello                 r: RESULT + hello_ok */
+  ENOIPC_SOCKET,         /* p: socket                r: RESULT + socket_ok, fds [pair end, memfd] */
+  ENOIPC_BIND,           /* p: addr                  r: RESULT + addr (bound) */
+  ENOIPC_LISTEN,         /* p: listen, fd [kernel listener] optional  r: RESULT */
+  ENOIPC_CONNECT,        /* p: addr                  r: RESULT */
+  ENOIPC_SETOPT,         /* p: opt                   r: RESULT */
+  ENOIPC_GETOPT,         /* p: opt (len = max)       r: RESULT + value */
+  ENOIPC_SHUTDOWN,       /* p: i32 how               r: RESULT */
+  ENOIPC_ATTACH,         /* p: none, fd [pair end]   r: RESULT + attach_ok, fd [memfd] */
+  ENOIPC_KICK,           /* p: none                  no reply */
+  ENOIPC_STATUS,         /* p: none                  r: STATUS_ENTRY..., RESULT */
+  ENOIPC_COMMAND,        /* p: command               r: RESULT + text */
+  /* replies, tund -> program */
+  ENOIPC_RESULT = 100,   /* p: result + type-specific data */
+  ENOIPC_STATUS_ENTRY,   /* p: status_entry */
+};
+
+struct enoipc_hdr {
+  uint32_t len;          /* whole message, header included */
+  uint16_t type;         /* enum enoipc_type */
+  uint16_t nfds;         /* fds attached to this message */
+  uint32_t seq;          /* request id, echoed in replies */
+  uint32_t flags;
+  uint64_t sock;         /* socket id, 0 when not about a socket */
+};
+_Static_assert(sizeof(struct enoipc_hdr) == 24, "ipc header layout");
+
+struct enoipc_addr {
+  uint16_t family;
+  uint16_t port;         /* host order */
+  uint32_t scope_id;
+  uint32_t flowinfo;
+  uint8_t  addr[16];
+};
+_Static_assert(sizeof(struct enoipc_addr) == 28, "ipc addr layout");
+
+struct enoipc_hello {
+  uint32_t version;
+  uint32_t pid;
+};
+
+#define ENOIPC_MAX_DIRECT 16
+struct enoipc_prefix {
+  uint16_t family;
+  uint8_t  prefixlen;
+  uint8_t  pad;
+  uint8_t  addr[16];
+};
+
+struct enoipc_hello_ok {
+  uint32_t version;
+  uint32_t tund_pid;
+  uint32_t ring_size;
+  uint32_t n_direct;
+  struct enoipc_prefix direct[ENOIPC_MAX_DIRECT];   /* destinations the shim connects to directly */
+};
+
+struct enoipc_socket {
+  int32_t domain;        /* AF_INET or AF_INET6 */
+  int32_t v6only;
+};
+
+struct enoipc_socket_ok {
+  uint32_t shm_size;
+};
+
+struct enoipc_listen {
+  int32_t backlog;
+  int32_t has_kernel_fd;  /* 1: one fd attached, the program's kernel listener */
+};
+
+struct enoipc_opt {
+  int32_t  level;
+  int32_t  name;
+  uint32_t len;           /* SETOPT: bytes that follow; GETOPT: buffer size */
+  /* uint8_t value[len] follows for SETOPT */
+};
+
+struct enoipc_result {
+  int32_t  err;           /* 0 or a positive errno */
+  uint32_t len;           /* bytes of data that follow */
+};
+
+struct enoipc_attach_ok {
+  uint32_t kind;          /* ENOIPC_KIND_* */
+  uint32_t shm_size;
+};
+
+enum enoipc_kind {
+  ENOIPC_KIND_STREAM = 1,
+  ENOIPC_KIND_LISTENER = 2,
+};
+
+struct enoipc_command {
+  uint32_t cmd;           /* ENOIPC_CMD_* */
+  uint32_t pad;
+  uint64_t arg;           /* connection id, 0 = all */
+};
+
+enum enoipc_cmd {
+  ENOIPC_CMD_REKEY = 1,   /* start a tcpcrypt rekey on connection arg */
+  ENOIPC_CMD_FLUSH_CACHE, /* drop the tcpcrypt resumption cache */
+  ENOIPC_CMD_STOP,        /* ask tund to exit (same as SIGTERM) */
+};
+
+/* One connection or listener, as the status command shows it. */
+struct enoipc_status_entry {
+  uint64_t id;
+  uint32_t pid;           /* last process that used it */
+  uint8_t  kind;          /* ENOIPC_KIND_* */
+  uint8_t  state;         /* enum enoshm_state */
+  uint8_t  eno_state;     /* TCPINC_STATE_* */
+  uint8_t  eno_reason;
+  uint8_t  role;
+  uint8_t  negtep;
+  uint16_t aead;
+  uint8_t  sessid_len;
+  uint8_t  resumed;
+  uint8_t  tcp_state;     /* lwIP's enum tcp_state */
+  uint8_t  pad;
+  struct enoipc_addr local;
+  struct enoipc_addr remote;
+  uint64_t rx_bytes;      /* application bytes delivered */
+  uint64_t tx_bytes;      /* application bytes sent */
+  uint32_t rekeys;
+  uint32_t pad2;
+  uint8_t  sessid[64];
+  char     reason[48];    /* why ENO is disabled, or "" */
+};
+
+/* Accept-queue record on a listener's pair. */
+#define ENOIPC_ACCEPT_MAGIC 0x41434350u   /* "ACCP" */
+struct enoipc_accept {
+  uint32_t magic;
+  uint16_t kind;          /* ENOIPC_ACCEPT_TUND: fds [pair end, memfd];
+                             ENOIPC_ACCEPT_DIRECT: fd [kernel socket] */
+  uint16_t nfds;
+  uint64_t sock;
+};
+_Static_assert(sizeof(struct enoipc_accept) == 16, "accept record layout");
+enum { ENOIPC_ACCEPT_TUND = 1, ENOIPC_ACCEPT_DIRECT = 2 };
+
+/* ---- transport (common/ipc.c) ------------------------------------------- */
+
+/* A received message: header, payload view into buf, owned fds. */
+struct enoipc_msg {
+  struct enoipc_hdr hdr;
+  const uint8_t *payload;
+  size_t plen;
+  int fds[ENOIPC_MAX_FDS];
+  int nfds;
+  uint8_t buf[ENOIPC_MAX_MSG];
+};
+
+/* Send one message: header fields type/seq/sock, payload in up to two parts,
+ * and nfds fds.  Returns 0 or -errno.  Blocks unless the socket is
+ * non-blocking; never raises SIGPIPE. */
+int enoipc_send(int fd, uint16_t type, uint32_t seq, uint64_t sock,
+                const void *p1, size_t n1, const void *p2, size_t n2,
+                const int *fds, int nfds);
+
+/* Receive and validate one message.  Returns 1 on success, 0 on orderly EOF,
+ * -EAGAIN when nothing is queued on a non-blocking socket, and -EPROTO for a
+ * malformed message (truncated, length mismatch, too many fds, fds not
+ * declared in the header) — in which case any fds that came with it are
+ * closed.  On success the caller owns msg->fds[0..nfds). */
+int enoipc_recv(int fd, struct enoipc_msg *msg);
+
+/* Close the fds a message still owns. */
+void enoipc_msg_close_fds(struct enoipc_msg *msg);
+
+/* Payload reader (picotls/imsg style cursor): every getter fails on short
+ * input; enoipc_rd_end() checks that the payload was consumed exactly. */
+struct enoipc_rd {
+  const uint8_t *p, *end;
+  int bad;
+};
+static inline void enoipc_rd_init(struct enoipc_rd *r, const struct enoipc_msg *m)
+{
+  r->p = m->payload;
+  r->end = m->payload + m->plen;
+  r->bad = 0;
+}
+int enoipc_rd_bytes(struct enoipc_rd *r, void *out, size_t n);
+const uint8_t *enoipc_rd_view(struct enoipc_rd *r, size_t n);
+int enoipc_rd_end(const struct enoipc_rd *r);
+
+#endif

@@ -1,0 +1,269 @@
+/*
+ * enoshim/shm.h — the per-socket shared memory (one memfd per socket) that
+ * tund and libenoshim.so share, and the ring operations both sides use.
+ *
+ *   offset 0            struct enoshm (one page): header, ring indices on
+ *                       their own cache lines, hand-shake flags, status
+ *   rx_off, rx_size     receive ring: tund produces, the program consumes
+ *   tx_off, tx_size     send ring: the program produces, tund consumes
+ *
+ * tund creates the memfd, sizes it, seals it against shrinking and growing
+ * (so a program can never make tund fault on a truncated mapping), and passes
+ * it with the program's socket fd.  Everything in the mapping that the program
+ * can write is untrusted by tund: tund reads rx_cons and tx_prod through
+ * enoshm_*_checked() below, which reject indices that would move outside the
+ * ring, and it never reads back the status block (it keeps its own copy).
+ *
+ * Indices are free-running 64-bit byte counters; position = index & (size-1).
+ *
+ * Readiness hand-shake with the socketpair (DESIGN.md "One real fd per
+ * socket"; model in tests/spin/readiness.pml):
+ *   rx: after publishing bytes (or EOF/error) tund does CAS(rx_tok, 0 -> 1)
+ *       and, if it won, writes one token byte to its end of the pair, so the
+ *       program's fd is readable.  The program, when it finds the ring empty,
+ *       consumes the token (exactly one byte), stores rx_tok = 0, and re-checks
+ *       the ring; if bytes arrived in between it sets rx_tok back to 1 by CAS
+ *       and asks tund for a token with an ENOIPC_KICK message.
+ *   tx: when the ring is full (or a connect is in progress) the program fills
+ *       its end's small send buffer with filler bytes so that its fd stops
+ *       being writable; tund reads (drains) them when the ring has room
+ *       again and the connection can take data.
+ *   wakeups of tund: tund sets bits in `wants` when it waits for something
+ *       the program does (new tx bytes, rx space, accepts); the program clears
+ *       a bit with an atomic exchange and, if it was set, writes one byte to
+ *       its end of the pair (any byte wakes tund).
+ */
+#ifndef ENOSHIM_SHM_H
+#define ENOSHIM_SHM_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+#include <pthread.h>
+
+#include "tcpinc.h"
+
+#define ENOSHM_MAGIC        0x4d534e45u   /* "ENSM" */
+#define ENOSHM_VERSION      1u
+#define ENOSHM_HDR_SIZE     4096u
+#define ENOSHM_RING_MIN     4096u
+#define ENOSHM_RING_MAX     (64u << 20)
+#define ENOSHM_RING_DEFAULT (256u << 10)
+
+/* Socket states, published by tund in st.state. */
+enum enoshm_state {
+  ENOSHM_S_NEW = 0,       /* created, not connected */
+  ENOSHM_S_BOUND,
+  ENOSHM_S_LISTENING,
+  ENOSHM_S_CONNECTING,    /* SYN sent / ENO + TEP handshake running */
+  ENOSHM_S_ESTABLISHED,   /* data may flow */
+  ENOSHM_S_CLOSED,        /* finished; st.error says why if it failed */
+};
+
+/* st.flags */
+#define ENOSHM_F_RX_EOF     0x01u  /* peer finished sending; rx ring holds the rest */
+#define ENOSHM_F_TX_SHUT    0x02u  /* our FIN queued (shutdown(SHUT_WR) done) */
+#define ENOSHM_F_DEAD       0x04u  /* tund released the connection */
+#define ENOSHM_F_TCPCRYPT   0x08u  /* tcpcrypt frames protect the stream */
+
+/* wants bits (tund sets, program clears) */
+#define ENOSHM_WANT_TX      0x01u  /* tund waits for bytes in the tx ring */
+#define ENOSHM_WANT_RXSPACE 0x02u  /* tund holds received bytes, rx ring full */
+#define ENOSHM_WANT_ACCEPT  0x04u  /* listener: accept queue full, tell me when it drains */
+
+struct enoshm_addr {
+  uint16_t family;     /* AF_INET, AF_INET6 or 0 */
+  uint16_t port;       /* host order */
+  uint32_t scope_id;
+  uint32_t flowinfo;
+  uint8_t  addr[16];   /* 4 or 16 bytes used */
+};
+
+/* Written by tund only, under the seqlock `seq` (odd while writing). */
+struct enoshm_status {
+  uint32_t state;            /* enum enoshm_state */
+  int32_t  error;            /* errno of a failure, 0 if none */
+  uint32_t flags;            /* ENOSHM_F_* */
+  uint32_t accepted;         /* listener: records sent to the accept queue */
+  struct enoshm_addr local;
+  struct enoshm_addr remote;
+  /* ENO (RFC 8547) results, api-06 §2.1 */
+  uint8_t  eno_state;        /* TCPINC_STATE_* */
+  uint8_t  eno_reason;       /* why disabled (stack/eno.h reason code) */
+  uint8_t  role;             /* 0 = A, 1 = B */
+  uint8_t  negtep;           /* TEP id | 0x80 if B sent v=1 */
+  uint8_t  self_gopt;
+  uint8_t  peer_gopt;
+  uint16_t aead;             /* tcpcrypt AEAD id in use, 0 if none */
+  uint8_t  sessid_len;
+  uint8_t  transcript_len;
+  uint8_t  raw;              /* TCP_ENO_RAW mode */
+  uint8_t  resumed;
+  uint8_t  sessid[TCPINC_SESSID_MAX];
+  uint8_t  transcript[TCPINC_TRANSCRIPT_MAX];
+};
+
+struct enoshm {
+  /* immutable after creation (set by tund before the fd is passed) */
+  uint32_t magic;
+  uint32_t version;
+  uint32_t total_size;
+  uint32_t rx_off, rx_size;
+  uint32_t tx_off, tx_size;
+  uint32_t pad0;
+  uint64_t sock_id;
+
+  _Alignas(64) _Atomic uint64_t rx_prod;   /* tund */
+  _Alignas(64) _Atomic uint64_t rx_cons;   /* program */
+  _Alignas(64) _Atomic uint64_t tx_prod;   /* program */
+  _Alignas(64) _Atomic uint64_t tx_cons;   /* tund */
+  _Alignas(64) _Atomic uint32_t rx_tok;    /* rx token hand-shake */
+  _Atomic uint32_t wants;                  /* ENOSHM_WANT_* */
+  _Atomic uint32_t acc_cons;               /* listener: records the program took */
+  _Alignas(64) _Atomic uint32_t seq;       /* status seqlock */
+  struct enoshm_status st;
+
+  /* Program-only area (tund never reads it): serialises readers and writers
+   * of one socket across threads and processes sharing it. */
+  _Alignas(64) pthread_mutex_t rx_lock;
+  pthread_mutex_t tx_lock;
+  _Atomic uint32_t locks_ready;
+};
+
+_Static_assert(sizeof(struct enoshm) <= ENOSHM_HDR_SIZE, "enoshm header must fit its page");
+
+static inline int enoshm_is_pow2(uint32_t v) { return v && !(v & (v - 1)); }
+
+/* Validate the immutable header against the mapping length (both sides). */
+static inline int enoshm_header_ok(const struct enoshm *m, size_t maplen)
+{
+  if (maplen < ENOSHM_HDR_SIZE || m->magic != ENOSHM_MAGIC || m->version != ENOSHM_VERSION)
+    return 0;
+  if (m->total_size != maplen)
+    return 0;
+  if (!enoshm_is_pow2(m->rx_size) || !enoshm_is_pow2(m->tx_size))
+    return 0;
+  if (m->rx_off < ENOSHM_HDR_SIZE || m->tx_off < ENOSHM_HDR_SIZE)
+    return 0;
+  if ((uint64_t)m->rx_off + m->rx_size > maplen || (uint64_t)m->tx_off + m->tx_size > maplen)
+    return 0;
+  if (m->rx_off < m->tx_off ? (uint64_t)m->rx_off + m->rx_size > m->tx_off
+                            : (uint64_t)m->tx_off + m->tx_size > m->rx_off)
+    return 0;
+  return 1;
+}
+
+static inline uint8_t *enoshm_rx_base(struct enoshm *m) { return (uint8_t *)m + m->rx_off; }
+static inline uint8_t *enoshm_tx_base(struct enoshm *m) { return (uint8_t *)m + m->tx_off; }
+
+/* A run of ring bytes in at most two pieces (the ring wraps once at most). */
+struct enoshm_span {
+  uint8_t *p[2];
+  size_t   n[2];
+};
+
+static inline size_t enoshm_span_len(const struct enoshm_span *s) { return s->n[0] + s->n[1]; }
+
+static inline void enoshm_span_make(struct enoshm_span *s, uint8_t *base, uint32_t size,
+                                    uint64_t idx, size_t len)
+{
+  size_t pos = (size_t)(idx & (size - 1));
+  size_t first = size - pos;
+  if (first > len)
+    first = len;
+  s->p[0] = base + pos;
+  s->n[0] = first;
+  s->p[1] = base;
+  s->n[1] = len - first;
+}
+
+/* Copy out of / into a span at byte offset `off` within it. */
+static inline void enoshm_span_read(const struct enoshm_span *s, size_t off, void *dst, size_t len)
+{
+  uint8_t *d = dst;
+  if (off < s->n[0]) {
+    size_t k = s->n[0] - off;
+    if (k > len) k = len;
+    memcpy(d, s->p[0] + off, k);
+    d += k; len -= k; off = 0;
+  } else {
+    off -= s->n[0];
+  }
+  if (len)
+    memcpy(d, s->p[1] + off, len);
+}
+
+static inline void enoshm_span_write(const struct enoshm_span *s, size_t off, const void *src, size_t len)
+{
+  const uint8_t *q = src;
+  if (off < s->n[0]) {
+    size_t k = s->n[0] - off;
+    if (k > len) k = len;
+    memcpy(s->p[0] + off, q, k);
+    q += k; len -= k; off = 0;
+  } else {
+    off -= s->n[0];
+  }
+  if (len)
+    memcpy(s->p[1] + off, q, len);
+}
+
+/* ---- tund side: every index the program writes is checked --------------- */
+
+/* Free space in the rx ring, or -1 if the program's rx_cons is impossible
+ * (before what it could have seen, or after what was produced). */
+static inline int64_t enoshm_rx_space_checked(struct enoshm *m, uint32_t size)
+{
+  uint64_t prod = atomic_load_explicit(&m->rx_prod, memory_order_relaxed);
+  uint64_t cons = atomic_load_explicit(&m->rx_cons, memory_order_acquire);
+  uint64_t used = prod - cons;
+  if (used > size)
+    return -1;
+  return (int64_t)(size - used);
+}
+
+/* Bytes the program has published in the tx ring beyond `read` (the index up
+ * to which tund has already taken bytes), or -1 if tx_prod is impossible. */
+static inline int64_t enoshm_tx_avail_checked(struct enoshm *m, uint32_t size, uint64_t read,
+                                              uint64_t cons)
+{
+  uint64_t prod = atomic_load_explicit(&m->tx_prod, memory_order_acquire);
+  if (prod - cons > size || prod - read > size || read - cons > size)
+    return -1;
+  if ((int64_t)(prod - read) < 0)
+    return -1;
+  return (int64_t)(prod - read);
+}
+
+/* Status seqlock: tund brackets every update of m->st. */
+static inline void enoshm_status_begin(struct enoshm *m)
+{
+  atomic_fetch_add_explicit(&m->seq, 1, memory_order_relaxed);
+  atomic_thread_fence(memory_order_release);
+}
+
+static inline void enoshm_status_end(struct enoshm *m)
+{
+  atomic_thread_fence(memory_order_release);
+  atomic_fetch_add_explicit(&m->seq, 1, memory_order_release);
+}
+
+/* Program side: consistent snapshot of the status block. */
+static inline void enoshm_status_read(struct enoshm *m, struct enoshm_status *out)
+{
+  /* Bounded: a tund that died while writing leaves `seq` odd for ever; the
+   * caller then gets the last bytes written (and sees the dead pair). */
+  for (unsigned spins = 0;; spins++) {
+    uint32_t s1 = atomic_load_explicit(&m->seq, memory_order_acquire);
+    if ((s1 & 1) && spins < 100000)
+      continue;
+    memcpy(out, (const void *)&m->st, sizeof(*out));
+    atomic_thread_fence(memory_order_acquire);
+    uint32_t s2 = atomic_load_explicit(&m->seq, memory_order_relaxed);
+    if (s1 == s2 || spins >= 100000)
+      return;
+  }
+}
+
+#endif

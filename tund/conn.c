@@ -1,0 +1,1503 @@
+/*
+ * tund/conn.c — the connection table: a program's socket (its socketpair end
+ * and shared memory) joined to an lwIP pcb.
+ *
+ * Data path, plain TCP (tcpcrypt adds frames in tund/crypt.c):
+ *   tx: the program writes into the tx ring; tund hands ring bytes to
+ *       tcp_write() WITHOUT copying and advances tx_cons only when lwIP
+ *       reports them acknowledged (sent callback): the ring is the send
+ *       buffer, and retransmissions resend the very same bytes.
+ *   rx: lwIP's pbufs are copied into the rx ring; tcp_recved() opens the
+ *       window only for bytes that reached the ring, so a program that stops
+ *       reading closes the window like a kernel socket would.
+ *
+ * Lifetime: tund learns that the last copy of the program's fd was closed
+ * (or the program died) from EPOLLRDHUP on its end of the pair.  A closed
+ * connection with unread data gets RST (as the kernel does); otherwise tund
+ * keeps sending what the ring still holds, then FIN.  After tcp_close() the
+ * pcb belongs to lwIP: tund only waits, in the sent/err callbacks, until no
+ * queued segment references the ring any more, then unmaps it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <linux/tcp.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include "lwip/ip_addr.h"
+#include "lwip/tcp.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/timeouts.h"
+#include "lwip/sys.h"
+#include "tund.h"
+#include "conn.h"
+
+static struct conn *all_conns;
+static size_t n_conns;
+static uint64_t next_id = 1;
+
+#define HASH_SIZE 16384u
+static struct conn *id_hash[HASH_SIZE];
+
+static struct conn *pending_head;   /* connections with work for the end of the turn */
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static unsigned hash_id(uint64_t id) { return (unsigned)(id * 0x9e3779b97f4a7c15ull >> 50) & (HASH_SIZE - 1); }
+
+struct conn *conn_find(uint64_t id)
+{
+  for (struct conn *c = id_hash[hash_id(id)]; c; c = c->hnext)
+    if (c->id == id && !c->dead)
+      return c;
+  return NULL;
+}
+
+size_t conn_count(void) { return n_conns; }
+
+void conn_touch_pid(struct conn *c, pid_t pid) { c->pid = pid; }
+
+void conn_mark_pending(struct conn *c)
+{
+  if (c->pending || c->dead)
+    return;
+  c->pending = 1;
+  c->pend_next = pending_head;
+  pending_head = c;
+}
+
+int ipaddr_from_ipc(const struct enoipc_addr *a, int domain, ip_addr_t *ip)
+{
+  if (a->family == AF_INET) {
+    if (domain != AF_INET)
+      return EAFNOSUPPORT;
+    IP_ADDR4(ip, a->addr[0], a->addr[1], a->addr[2], a->addr[3]);
+    return 0;
+  }
+  if (a->family == AF_INET6) {
+    if (domain != AF_INET6)
+      return EAFNOSUPPORT;
+    static const uint8_t mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
+    if (!memcmp(a->addr, mapped, 12)) {
+      IP_ADDR4(ip, a->addr[12], a->addr[13], a->addr[14], a->addr[15]);
+      return 0;
+    }
+    ip_addr_t t;
+    memset(&t, 0, sizeof(t));
+    IP_SET_TYPE_VAL(t, IPADDR_TYPE_V6);
+    memcpy(ip_2_ip6(&t)->addr, a->addr, 16);
+    ip6_addr_clear_zone(ip_2_ip6(&t));
+    *ip = t;
+    return 0;
+  }
+  return EAFNOSUPPORT;
+}
+
+/* lwIP address -> what the program expects: v4-mapped for AF_INET6 sockets. */
+void ipaddr_to_shm(const ip_addr_t *ip, u16_t port, int domain, struct enoshm_addr *out)
+{
+  memset(out, 0, sizeof(*out));
+  out->port = port;
+  if (IP_IS_V6(ip)) {
+    out->family = AF_INET6;
+    memcpy(out->addr, ip_2_ip6(ip)->addr, 16);
+  } else if (domain == AF_INET6) {
+    out->family = AF_INET6;
+    out->addr[10] = out->addr[11] = 0xff;
+    memcpy(out->addr + 12, &ip_2_ip4(ip)->addr, 4);
+  } else {
+    out->family = AF_INET;
+    memcpy(out->addr, &ip_2_ip4(ip)->addr, 4);
+  }
+}
+
+static int lwip_err_to_errno(err_t e)
+{
+  switch (e) {
+  case ERR_OK: return 0;
+  case ERR_MEM: return ENOBUFS;
+  case ERR_BUF: return ENOBUFS;
+  case ERR_TIMEOUT: return ETIMEDOUT;
+  case ERR_RTE: return ENETUNREACH;
+  case ERR_INPROGRESS: return EINPROGRESS;
+  case ERR_VAL: return EINVAL;
+  case ERR_WOULDBLOCK: return EWOULDBLOCK;
+  case ERR_USE: return EADDRINUSE;
+  case ERR_ALREADY: return EALREADY;
+  case ERR_ISCONN: return EISCONN;
+  case ERR_CONN: return ENOTCONN;
+  case ERR_IF: return ENETDOWN;
+  case ERR_ABRT: return ECONNABORTED;
+  case ERR_RST: return ECONNRESET;
+  case ERR_CLSD: return ENOTCONN;
+  case ERR_ARG: return EINVAL;
+  default: return EIO;
+  }
+}
+
+/* ---- publishing to the program ---------------------------------------------- */
+
+void conn_publish(struct conn *c)
+{
+  if (!c->shm)
+    return;
+  enoshm_status_begin(c->shm);
+  memcpy((void *)&c->shm->st, &c->st, sizeof(c->st));
+  enoshm_status_end(c->shm);
+}
+
+/* rx readiness: one token byte while the ring has something to report. */
+void conn_rx_notify(struct conn *c)
+{
+  uint32_t exp = 0;
+  if (c->tfd < 0 || c->t_wr_shut)
+    return;
+  if (atomic_compare_exchange_strong(&c->shm->rx_tok, &exp, 1)) {
+    ssize_t w = send(c->tfd, "r", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)w;
+  }
+}
+
+/* Read everything the program wrote to its end (filler and wake-up bytes).
+ * Returns 0, or -1 if the program's end is closed. */
+static int conn_drain_t(struct conn *c)
+{
+  char buf[4096];
+  for (;;) {
+    ssize_t n = recv(c->tfd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n > 0)
+      continue;
+    if (n == 0) {
+      c->prog_closed = 1;
+      c->t_pending = 0;
+      return -1;
+    }
+    if (errno == EINTR)
+      continue;
+    c->t_pending = 0;
+    return 0;
+  }
+}
+
+/* Room in the tx ring as the program sees it (for writability). */
+static uint64_t conn_tx_free(struct conn *c)
+{
+  uint64_t prod = atomic_load_explicit(&c->shm->tx_prod, memory_order_acquire);
+  uint64_t used = prod - c->tx_cons;
+  return used > c->tx_size ? 0 : c->tx_size - used;
+}
+
+/* Make the program's fd writable again if it filled it and there is room. */
+void conn_update_writable(struct conn *c)
+{
+  if (!c->t_pending || c->tfd < 0)
+    return;
+  int can = 0;
+  if (c->kind == CK_LISTENER || c->st.state == ENOSHM_S_CLOSED)
+    can = 1;
+  else if (c->st.state == ENOSHM_S_ESTABLISHED)
+    can = conn_tx_free(c) >= c->tx_size / 4 || (c->st.flags & ENOSHM_F_TX_SHUT);
+  else if (c->st.state == ENOSHM_S_NEW || c->st.state == ENOSHM_S_BOUND)
+    can = 1;
+  if (can)
+    conn_drain_t(c);
+}
+
+/* ---- creation and release ------------------------------------------------------ */
+
+static void conn_t_event(struct ev *ev, uint32_t events);
+
+static int make_shm(struct conn *c, uint32_t ring)
+{
+  size_t total = ENOSHM_HDR_SIZE + 2 * (size_t)ring;
+  int fd = memfd_create("enoshim-socket", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0)
+    return errno == EMFILE || errno == ENFILE ? ENOBUFS : errno;
+  if (ftruncate(fd, (off_t)total) ||
+      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
+    int e = errno;
+    close(fd);
+    return e;
+  }
+  void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    int e = errno;
+    close(fd);
+    return e == ENOMEM ? ENOBUFS : e;
+  }
+  c->shm = p;
+  c->shm_len = total;
+  c->memfd = fd;
+  c->shm->magic = ENOSHM_MAGIC;
+  c->shm->version = ENOSHM_VERSION;
+  c->shm->total_size = (uint32_t)total;
+  c->shm->rx_off = ENOSHM_HDR_SIZE;
+  c->shm->rx_size = ring;
+  c->shm->tx_off = ENOSHM_HDR_SIZE + ring;
+  c->shm->tx_size = ring;
+  c->shm->sock_id = c->id;
+  c->rx_size = ring;
+  c->tx_size = ring;
+  c->rx_base = (uint8_t *)p + ENOSHM_HDR_SIZE;
+  c->tx_base = (uint8_t *)p + ENOSHM_HDR_SIZE + ring;
+  return 0;
+}
+
+/* A new conn with its shared memory and socketpair.  *pfd gets the program's
+ * end (the caller passes it on and closes it). */
+static struct conn *conn_new(int domain, int *err, int *pfd)
+{
+  struct conn *c = calloc(1, sizeof(*c));
+  int sv[2];
+  if (!c) {
+    *err = ENOBUFS;
+    return NULL;
+  }
+  c->id = next_id++;
+  c->domain = domain;
+  c->tfd = -1;
+  c->memfd = -1;
+  c->kfd = -1;
+  *err = make_shm(c, cfg.ring_size);
+  if (*err) {
+    free(c);
+    return NULL;
+  }
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+    *err = errno == EMFILE || errno == ENFILE ? ENOBUFS : errno;
+    munmap(c->shm, c->shm_len);
+    close(c->memfd);
+    free(c);
+    return NULL;
+  }
+  /* sv[0] is ours.  The program's end gets the smallest send buffer so that a
+   * few filler bytes make it unwritable (see shm.h). */
+  int one = 1;
+  setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
+  fcntl(sv[0], F_SETFL, O_NONBLOCK);
+  struct stat st;
+  if (fstat(sv[1], &st) == 0)
+    c->p_ino = st.st_ino;
+  c->tfd = sv[0];
+  c->ev.fd = sv[0];
+  c->ev.fn = conn_t_event;
+  if (loop_add(&c->ev, EPOLLIN | EPOLLET | EPOLLRDHUP)) {
+    *err = errno;
+    close(sv[0]);
+    close(sv[1]);
+    munmap(c->shm, c->shm_len);
+    close(c->memfd);
+    free(c);
+    return NULL;
+  }
+  unsigned h = hash_id(c->id);
+  c->hnext = id_hash[h];
+  id_hash[h] = c;
+  c->next = all_conns;
+  if (all_conns)
+    all_conns->prev = c;
+  all_conns = c;
+  n_conns++;
+  c->st.state = ENOSHM_S_NEW;
+  c->st.eno_state = TCPINC_STATE_NEGOTIATING;
+  c->created = sys_now();
+  *pfd = sv[1];
+  return c;
+}
+
+static void conn_free(void *p)
+{
+  struct conn *c = p;
+  crypt_conn_free(c);
+  rxq_free_all(c);
+  if (c->shm)
+    munmap(c->shm, c->shm_len);
+  free(c);
+}
+
+/* Drop every pcb callback that points at c (within or outside a callback). */
+static void pcb_detach(struct tcp_pcb *pcb)
+{
+  if (!pcb)
+    return;
+  tcp_arg(pcb, NULL);
+  if (pcb->state == LISTEN) {
+    tcp_accept(pcb, NULL);
+    return;
+  }
+  tcp_recv(pcb, NULL);
+  tcp_sent(pcb, NULL);
+  tcp_err(pcb, NULL);
+  tcp_poll(pcb, NULL, 0);
+}
+
+/* Forget c: its pcb must already be gone or detached. */
+void conn_release(struct conn *c)
+{
+  if (c->dead)
+    return;
+  c->dead = 1;
+  if (c->tfd >= 0) {
+    loop_del(&c->ev);
+    close(c->tfd);
+    c->tfd = -1;
+  }
+  if (c->pfd >= 0 && c->pfd_valid)
+    close(c->pfd);
+  if (c->memfd >= 0)
+    close(c->memfd);
+  if (c->kfd >= 0) {
+    loop_del(&c->kev);
+    close(c->kfd);
+    c->kfd = -1;
+  }
+  while (c->acc_q) {
+    struct acc_pending *a = c->acc_q;
+    c->acc_q = a->next;
+    if (a->child) {
+      a->child->listener = NULL;
+      conn_abort(a->child, ECONNABORTED);
+    }
+    if (a->kfd >= 0)
+      close(a->kfd);
+    free(a);
+  }
+  /* children still in their TEP handshake */
+  for (struct conn *o = all_conns; o; o = o->next)
+    if (o->listener == c) {
+      o->listener = NULL;
+      conn_abort(o, ECONNABORTED);
+    }
+  struct conn **pp = &id_hash[hash_id(c->id)];
+  while (*pp && *pp != c)
+    pp = &(*pp)->hnext;
+  if (*pp)
+    *pp = c->hnext;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    all_conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  n_conns--;
+  loop_defer_free(conn_free, c);
+}
+
+/* The connection failed or was reset: publish, wake the program, forget it.
+ * The pcb is gone (err callback) or must be aborted by the caller first. */
+void conn_fail(struct conn *c, int err)
+{
+  if (c->dead)
+    return;
+  c->st.state = ENOSHM_S_CLOSED;
+  if (!c->st.error)
+    c->st.error = err;
+  c->st.flags |= ENOSHM_F_DEAD;
+  conn_publish(c);
+  conn_rx_notify(c);
+  if (c->tfd >= 0 && !c->prog_closed)
+    conn_drain_t(c);
+  log_debug("conn %llu failed: %s", (unsigned long long)c->id, strerror(err));
+  conn_release(c);
+}
+
+/* Abort (RST) and fail. */
+void conn_abort(struct conn *c, int err)
+{
+  struct tcp_pcb *pcb = c->pcb;
+  c->pcb = NULL;
+  if (pcb) {
+    pcb_detach(pcb);
+    if (pcb->state == LISTEN)
+      tcp_close(pcb);
+    else
+      tcp_abort(pcb);
+  }
+  conn_fail(c, err);
+}
+
+/* ---- lwIP callbacks ------------------------------------------------------------ */
+
+static void conn_check_finished(struct conn *c);
+
+static void on_err(void *arg, err_t err)
+{
+  struct conn *c = arg;
+  if (!c || c->dead)
+    return;
+  c->pcb = NULL;           /* lwIP freed it */
+  int e = lwip_err_to_errno(err);
+  if (c->st.state == ENOSHM_S_CONNECTING && err == ERR_RST)
+    e = ECONNREFUSED;
+  if (c->st.state == ENOSHM_S_CONNECTING && err == ERR_ABRT)
+    e = c->connect_errno ? c->connect_errno : ETIMEDOUT;
+  if (c->closing) {
+    /* the program already closed: nobody to tell */
+    conn_release(c);
+    return;
+  }
+  if (err == ERR_CLSD && c->eof_published && (c->st.flags & ENOSHM_F_TX_SHUT)) {
+    /* orderly end after both FINs */
+    c->st.state = ENOSHM_S_CLOSED;
+    c->st.flags |= ENOSHM_F_DEAD;
+    conn_publish(c);
+    conn_rx_notify(c);
+    conn_release(c);
+    return;
+  }
+  conn_fail(c, e);
+}
+
+static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+  struct conn *c = arg;
+  if (!c || c->dead)
+    return ERR_OK;
+  crypt_on_acked(c, len);
+  if (!c->crypt) {
+    uint64_t n = len;
+    if (n > c->tx_read - c->tx_cons)
+      n = c->tx_read - c->tx_cons;
+    c->tx_cons += n;
+    atomic_store_explicit(&c->shm->tx_cons, c->tx_cons, memory_order_release);
+  }
+  if (c->closing) {
+    if (conn_tx_all_acked(c)) {
+      pcb_detach(pcb);
+      conn_release(c);
+    }
+    return ERR_OK;
+  }
+  conn_update_writable(c);
+  conn_tx_pump(c);
+  return c->dead ? ERR_ABRT : ERR_OK;
+}
+
+static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+  struct conn *c = arg;
+  (void)err;
+  if (!c || c->dead) {
+    if (p) {
+      tcp_recved(pcb, p->tot_len);
+      pbuf_free(p);
+    }
+    return ERR_OK;
+  }
+  if (!p) {
+    c->fin_in = 1;
+  } else if (rxq_push(c, p)) {
+    return ERR_MEM;      /* lwIP keeps it as refused data and retries */
+  }
+  conn_rx_pump(c);
+  return c->dead ? ERR_ABRT : ERR_OK;
+}
+
+static void conn_setup_pcb(struct conn *c, struct tcp_pcb *pcb)
+{
+  c->pcb = pcb;
+  tcp_arg(pcb, c);
+  tcp_recv(pcb, on_recv);
+  tcp_sent(pcb, on_sent);
+  tcp_err(pcb, on_err);
+  if (c->nodelay)
+    tcp_nagle_disable(pcb);
+  if (c->keepalive) {
+    ip_set_option(pcb, SOF_KEEPALIVE);
+    if (c->keep_idle)
+      pcb->keep_idle = c->keep_idle;
+    if (c->keep_intvl)
+      pcb->keep_intvl = c->keep_intvl;
+    if (c->keep_cnt)
+      pcb->keep_cnt = c->keep_cnt;
+  }
+}
+
+static void conn_set_addrs(struct conn *c)
+{
+  if (!c->pcb)
+    return;
+  ipaddr_to_shm(&c->pcb->local_ip, c->pcb->local_port, c->domain, &c->st.local);
+  ipaddr_to_shm(&c->pcb->remote_ip, c->pcb->remote_port, c->domain, &c->st.remote);
+}
+
+/* The TCP connection exists (both opens); the TEP may still have work. */
+void conn_established(struct conn *c)
+{
+  c->st.state = ENOSHM_S_ESTABLISHED;
+  conn_publish(c);
+  conn_update_writable(c);
+  if (c->listener) {
+    struct conn *l = c->listener;
+    c->listener = NULL;
+    listener_deliver(l, c);
+  }
+  conn_tx_pump(c);
+  conn_rx_pump(c);
+}
+
+static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+  struct conn *c = arg;
+  if (!c || c->dead)
+    return ERR_OK;
+  (void)err;
+  conn_set_addrs(c);
+  c->st.local.port = pcb->local_port;
+  if (crypt_start(c))
+    return c->dead ? ERR_ABRT : ERR_OK;   /* TEP handshake first */
+  conn_established(c);
+  return c->dead ? ERR_ABRT : ERR_OK;
+}
+
+static err_t on_accept(void *arg, struct tcp_pcb *npcb, err_t err)
+{
+  struct conn *l = arg;
+  int e, pfd;
+  if (!l || l->dead || err != ERR_OK || !npcb)
+    return ERR_VAL;
+  struct conn *c = conn_new(l->domain, &e, &pfd);
+  if (!c) {
+    tund_log_limited(LOG_WARN_, "cannot take an incoming connection: %s", strerror(e));
+    tcp_abort(npcb);
+    return ERR_ABRT;
+  }
+  c->kind = CK_STREAM;
+  c->pfd = pfd;
+  c->pfd_valid = 1;
+  c->pid = l->pid;
+  c->nodelay = l->nodelay;
+  c->keepalive = l->keepalive;
+  c->keep_idle = l->keep_idle;
+  c->keep_intvl = l->keep_intvl;
+  c->keep_cnt = l->keep_cnt;
+  c->linger0 = l->linger0;
+  c->listener = l;
+  conn_setup_pcb(c, npcb);
+  conn_set_addrs(c);
+  c->st.state = ENOSHM_S_CONNECTING;
+  if (crypt_start(c))
+    return c->dead ? ERR_ABRT : ERR_OK;
+  conn_established(c);
+  return c->dead ? ERR_ABRT : ERR_OK;
+}
+
+/* ---- data pumps ------------------------------------------------------------------ */
+
+int conn_tx_all_acked(const struct conn *c)
+{
+  if (c->crypt)
+    return crypt_tx_all_acked(c);
+  return c->tx_cons == c->tx_read;
+}
+
+/* Bytes the program published beyond tx_read, or -1 if it lied about tx_prod. */
+int64_t conn_tx_avail(struct conn *c)
+{
+  int64_t a = enoshm_tx_avail_checked(c->shm, c->tx_size, c->tx_read, c->tx_cons);
+  if (a < 0) {
+    tund_log_limited(LOG_WARN_, "conn %llu: program wrote an impossible tx index; resetting",
+                     (unsigned long long)c->id);
+    conn_abort(c, EIO);
+  }
+  return a;
+}
+
+static void conn_tx_pump_plain(struct conn *c)
+{
+  int wrote = 0;
+  for (int round = 0; round < 2; round++) {
+    int64_t avail = conn_tx_avail(c);
+    if (avail < 0)
+      return;
+    while (avail > 0) {
+      struct tcp_pcb *pcb = c->pcb;
+      uint32_t room = pcb->snd_buf;
+      if (pcb->snd_queuelen >= TCP_SND_QUEUELEN - 4 || room == 0)
+        break;
+      size_t pos = (size_t)(c->tx_read & (c->tx_size - 1));
+      size_t n = (size_t)avail;
+      if (n > c->tx_size - pos)
+        n = c->tx_size - pos;
+      if (n > room)
+        n = room;
+      if (n > 0xffff)
+        n = 0xffff;
+      u8_t flags = (n < (size_t)avail) ? TCP_WRITE_FLAG_MORE : 0;
+      err_t e = tcp_write(pcb, c->tx_base + pos, (u16_t)n, flags);
+      if (e == ERR_MEM)
+        break;
+      if (e != ERR_OK) {
+        conn_abort(c, lwip_err_to_errno(e));
+        return;
+      }
+      c->tx_read += n;
+      c->tx_bytes += n;
+      avail -= (int64_t)n;
+      wrote = 1;
+    }
+    if (avail > 0)
+      break;          /* lwIP is full: the sent callback resumes */
+    /* Ring empty: ask for a wake-up, then look once more (the program may
+     * have written after our check but before seeing the flag). */
+    atomic_fetch_or(&c->shm->wants, ENOSHM_WANT_TX);
+  }
+  if (wrote)
+    tcp_output(c->pcb);
+}
+
+void conn_tx_pump(struct conn *c)
+{
+  if (c->dead || !c->pcb || c->st.state != ENOSHM_S_ESTABLISHED || c->tx_shut_done)
+    goto finish;
+  if (c->crypt)
+    crypt_tx_pump(c);
+  else
+    conn_tx_pump_plain(c);
+  if (c->dead)
+    return;
+finish:
+  if (!c->dead)
+    conn_check_finished(c);
+}
+
+/* FIN after the ring's last byte, for shutdown(SHUT_WR) and for close(). */
+static void conn_check_finished(struct conn *c)
+{
+  if (!c->pcb || c->st.state != ENOSHM_S_ESTABLISHED)
+    return;
+  int want_fin = c->shut_wr_req || c->prog_closed;
+  if (!want_fin || c->tx_shut_done)
+    return;
+  if (!c->crypt) {
+    int64_t avail = enoshm_tx_avail_checked(c->shm, c->tx_size, c->tx_read, c->tx_cons);
+    if (avail != 0)
+      return;          /* still sending (or the index is bogus: pump handles it) */
+  } else if (!crypt_tx_fin_ready(c)) {
+    return;
+  }
+  if (c->crypt && crypt_send_fin(c))
+    return;            /* FINp frame queued; TCP FIN follows once it is written */
+  if (c->prog_closed) {
+    struct tcp_pcb *pcb = c->pcb;
+    err_t e;
+    if (conn_tx_all_acked(c))
+      pcb_detach(pcb);
+    e = tcp_close(pcb);
+    if (e != ERR_OK)
+      return;          /* out of memory: retried from the tick */
+    c->pcb = NULL;
+    c->tx_shut_done = 1;
+    c->closing = 1;
+    if (conn_tx_all_acked(c))
+      conn_release(c);
+    return;
+  }
+  if (tcp_shutdown(c->pcb, 0, 1) == ERR_OK) {
+    c->tx_shut_done = 1;
+    c->st.flags |= ENOSHM_F_TX_SHUT;
+    conn_publish(c);
+    tcp_output(c->pcb);
+  }
+}
+
+/* ---- rx queue: pbuf chains as lwIP delivered them (each under 64 KiB, so
+ * lwIP's 16-bit lengths hold), oldest first. */
+int rxq_push(struct conn *c, struct pbuf *p)
+{
+  if (c->rxq_n == c->rxq_cap) {
+    unsigned nc = c->rxq_cap ? c->rxq_cap * 2 : 8;
+    struct pbuf **v = malloc(nc * sizeof(*v));
+    if (!v)
+      return -1;
+    for (unsigned i = 0; i < c->rxq_n; i++)
+      v[i] = c->rxq[(c->rxq_head + i) % c->rxq_cap];
+    free(c->rxq);
+    c->rxq = v;
+    c->rxq_cap = nc;
+    c->rxq_head = 0;
+  }
+  c->rxq[(c->rxq_head + c->rxq_n) % c->rxq_cap] = p;
+  c->rxq_n++;
+  c->rxq_bytes += p->tot_len;
+  return 0;
+}
+
+struct pbuf *rxq_front(struct conn *c)
+{
+  return c->rxq_n ? c->rxq[c->rxq_head] : NULL;
+}
+
+/* Mark n bytes of the front chain consumed (n <= what is left of it). */
+void rxq_consume(struct conn *c, size_t n)
+{
+  struct pbuf *p = c->rxq[c->rxq_head];
+  c->rxq_off += n;
+  c->rxq_bytes -= n;
+  if (c->rxq_off >= p->tot_len) {
+    pbuf_free(p);
+    c->rxq_head = (c->rxq_head + 1) % c->rxq_cap;
+    c->rxq_n--;
+    c->rxq_off = 0;
+  }
+}
+
+void rxq_free_all(struct conn *c)
+{
+  while (c->rxq_n) {
+    pbuf_free(c->rxq[c->rxq_head]);
+    c->rxq_head = (c->rxq_head + 1) % c->rxq_cap;
+    c->rxq_n--;
+  }
+  free(c->rxq);
+  c->rxq = NULL;
+  c->rxq_cap = 0;
+  c->rxq_off = 0;
+  c->rxq_bytes = 0;
+}
+
+/* Plain rx: copy queued pbufs into the ring as space allows. */
+static void conn_rx_pump_plain(struct conn *c)
+{
+  uint64_t copied_total = 0;
+  for (int round = 0; round < 2 && c->rxq_n; round++) {
+    int64_t space = enoshm_rx_space_checked(c->shm, c->rx_size);
+    if (space < 0) {
+      tund_log_limited(LOG_WARN_, "conn %llu: program wrote an impossible rx index; resetting",
+                       (unsigned long long)c->id);
+      conn_abort(c, EIO);
+      return;
+    }
+    while (c->rxq_n && space > 0) {
+      struct pbuf *p = rxq_front(c);
+      size_t left = p->tot_len - c->rxq_off;
+      size_t n = left < (uint64_t)space ? left : (size_t)space;
+      struct enoshm_span sp;
+      enoshm_span_make(&sp, c->rx_base, c->rx_size, c->rx_prod, n);
+      size_t done = 0, off = c->rxq_off;
+      for (struct pbuf *q = p; q && done < n; q = q->next) {
+        if (off >= q->len) {
+          off -= q->len;
+          continue;
+        }
+        size_t k = q->len - off;
+        if (k > n - done)
+          k = n - done;
+        enoshm_span_write(&sp, done, (const uint8_t *)q->payload + off, k);
+        done += k;
+        off = 0;
+      }
+      c->rx_prod += n;
+      space -= (int64_t)n;
+      copied_total += n;
+      rxq_consume(c, n);
+    }
+    if (copied_total)
+      atomic_store_explicit(&c->shm->rx_prod, c->rx_prod, memory_order_release);
+    if (!c->rxq_n)
+      break;
+    /* Ring full: ask for a wake-up, then look once more. */
+    atomic_fetch_or(&c->shm->wants, ENOSHM_WANT_RXSPACE);
+  }
+  if (copied_total) {
+    for (uint64_t left = copied_total; left > 0;) {
+      u16_t k = left > 0xffff ? 0xffff : (u16_t)left;
+      if (c->pcb)
+        tcp_recved(c->pcb, k);
+      left -= k;
+    }
+    c->rx_bytes += copied_total;
+    conn_rx_notify(c);
+  }
+}
+
+void conn_publish_eof(struct conn *c)
+{
+  if (c->eof_published)
+    return;
+  c->eof_published = 1;
+  c->st.flags |= ENOSHM_F_RX_EOF;
+  conn_publish(c);
+  conn_rx_notify(c);
+  if (c->tfd >= 0) {
+    shutdown(c->tfd, SHUT_WR);     /* EPOLLRDHUP / read() == 0 for the program */
+    c->t_wr_shut = 1;
+  }
+}
+
+void conn_rx_pump(struct conn *c)
+{
+  if (c->dead || c->st.state < ENOSHM_S_CONNECTING)
+    return;
+  if (c->st.state != ENOSHM_S_ESTABLISHED && !c->crypt)
+    return;
+  if (c->crypt)
+    crypt_rx_pump(c);
+  else if (c->rxq_n)
+    conn_rx_pump_plain(c);
+  if (c->dead)
+    return;
+  if (!c->rxq_n && c->fin_in && c->st.state == ENOSHM_S_ESTABLISHED && !c->eof_published) {
+    if (c->crypt && crypt_rx_fin_without_finp(c))
+      return;
+    conn_publish_eof(c);
+  }
+}
+
+/* ---- the program's end of the pair ---------------------------------------------- */
+
+static void conn_prog_closed(struct conn *c)
+{
+  if (c->dead || c->closing)
+    return;
+  c->prog_closed = 1;
+  switch (c->kind) {
+  case CK_LISTENER:
+    conn_abort(c, 0);
+    return;
+  case CK_NEW:
+    conn_abort(c, 0);
+    return;
+  default:
+    break;
+  }
+  if (!c->pcb) {
+    conn_release(c);
+    return;
+  }
+  if (c->st.state != ENOSHM_S_ESTABLISHED) {
+    conn_abort(c, 0);
+    return;
+  }
+  /* Unread data or SO_LINGER 0: reset, as the kernel does on close(). */
+  int64_t space = enoshm_rx_space_checked(c->shm, c->rx_size);
+  if (c->linger0 || c->rxq_n || space != (int64_t)c->rx_size) {
+    conn_abort(c, 0);
+    return;
+  }
+  conn_tx_pump(c);
+}
+
+static void conn_t_event(struct ev *ev, uint32_t events)
+{
+  struct conn *c = (struct conn *)ev;
+  if (c->dead)
+    return;
+  if (events & EPOLLIN)
+    c->t_pending = 1;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    conn_prog_closed(c);
+    return;
+  }
+  conn_kick(c);
+}
+
+/* Something changed on the program's side: look at everything once. */
+void conn_kick(struct conn *c)
+{
+  if (c->dead)
+    return;
+  if (c->kind == CK_LISTENER) {
+    listener_flush(c);
+    if (!c->dead)
+      conn_update_writable(c);
+    return;
+  }
+  conn_rx_pump(c);
+  if (c->dead)
+    return;
+  conn_tx_pump(c);
+  if (c->dead)
+    return;
+  /* a lost token (program raced us) is re-sent here */
+  int64_t space = enoshm_rx_space_checked(c->shm, c->rx_size);
+  if ((space >= 0 && space < (int64_t)c->rx_size) || c->eof_published)
+    if (atomic_load(&c->shm->rx_tok) == 1 && c->tfd >= 0 && !c->t_wr_shut && c->kick_resend) {
+      ssize_t w = send(c->tfd, "r", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+      (void)w;
+    }
+  c->kick_resend = 0;
+  conn_update_writable(c);
+}
+
+void conn_kick_rearm(struct conn *c)
+{
+  c->kick_resend = 1;
+  conn_kick(c);
+}
+
+void conn_run_pending(void)
+{
+  while (pending_head) {
+    struct conn *c = pending_head;
+    pending_head = c->pend_next;
+    c->pending = 0;
+    if (!c->dead)
+      conn_kick(c);
+  }
+}
+
+/* ---- listeners ------------------------------------------------------------------ */
+
+static int listener_send(struct conn *l, struct acc_pending *a)
+{
+  struct enoipc_accept rec = { .magic = ENOIPC_ACCEPT_MAGIC, .kind = a->kind };
+  int fds[2];
+  int nfds;
+  if (a->kind == ENOIPC_ACCEPT_TUND) {
+    fds[0] = a->child->pfd;
+    fds[1] = a->child->memfd;
+    nfds = 2;
+    rec.sock = a->child->id;
+  } else {
+    fds[0] = a->kfd;
+    nfds = 1;
+  }
+  rec.nfds = (uint16_t)nfds;
+  struct iovec iov = { .iov_base = &rec, .iov_len = sizeof(rec) };
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * 2)];
+  } cb;
+  struct msghdr mh;
+  memset(&mh, 0, sizeof(mh));
+  memset(&cb, 0, sizeof(cb));
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = cb.buf;
+  mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+  memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+  ssize_t n = sendmsg(l->tfd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n == (ssize_t)sizeof(rec))
+    return 0;
+  if (n < 0 && (errno == EAGAIN || errno == ETOOMANYREFS || errno == ENOBUFS))
+    return 1;   /* queue full: keep it */
+  return -1;
+}
+
+static uint32_t listener_queued(struct conn *l)
+{
+  uint32_t took = atomic_load_explicit(&l->shm->acc_cons, memory_order_acquire);
+  uint32_t q = l->acc_sent - took;
+  return q > l->acc_sent ? l->acc_sent : q;   /* a bogus acc_cons cannot make it huge */
+}
+
+void listener_flush(struct conn *l)
+{
+  while (l->acc_q) {
+    struct acc_pending *a = l->acc_q;
+    if (listener_queued(l) >= (uint32_t)l->backlog) {
+      atomic_fetch_or(&l->shm->wants, ENOSHM_WANT_ACCEPT);
+      if (listener_queued(l) >= (uint32_t)l->backlog)
+        break;
+    }
+    int r = listener_send(l, a);
+    if (r > 0)
+      break;
+    l->acc_q = a->next;
+    if (!l->acc_q)
+      l->acc_q_tail = NULL;
+    l->acc_q_len--;
+    if (r == 0) {
+      l->acc_sent++;
+      l->st.accepted = l->acc_sent;
+      if (a->kind == ENOIPC_ACCEPT_TUND) {
+        close(a->child->pfd);
+        a->child->pfd_valid = 0;
+        a->child->in_acc_q = 0;
+      } else {
+        close(a->kfd);
+      }
+    } else {
+      if (a->kind == ENOIPC_ACCEPT_TUND) {
+        a->child->in_acc_q = 0;
+        conn_abort(a->child, ECONNABORTED);
+      } else {
+        close(a->kfd);
+      }
+    }
+    free(a);
+  }
+  /* kernel listener: take more only while the queue has room */
+  if (l->kfd >= 0) {
+    int want = !l->acc_q && listener_queued(l) < (uint32_t)l->backlog;
+    if (want != l->kfd_armed) {
+      loop_mod(&l->kev, want ? EPOLLIN : 0);
+      l->kfd_armed = want;
+    }
+  }
+}
+
+static void listener_enqueue(struct conn *l, struct acc_pending *a)
+{
+  a->next = NULL;
+  if (l->acc_q_tail)
+    l->acc_q_tail->next = a;
+  else
+    l->acc_q = a;
+  l->acc_q_tail = a;
+  l->acc_q_len++;
+  listener_flush(l);
+}
+
+void listener_deliver(struct conn *l, struct conn *c)
+{
+  struct acc_pending *a = calloc(1, sizeof(*a));
+  if (!a) {
+    conn_abort(c, ENOBUFS);
+    return;
+  }
+  a->kind = ENOIPC_ACCEPT_TUND;
+  a->child = c;
+  a->kfd = -1;
+  c->in_acc_q = 1;
+  listener_enqueue(l, a);
+}
+
+static void listener_kernel_event(struct ev *ev, uint32_t events)
+{
+  struct conn *l = (struct conn *)((char *)ev - offsetof(struct conn, kev));
+  (void)events;
+  if (l->dead)
+    return;
+  for (int i = 0; i < 64; i++) {
+    if (listener_queued(l) + (uint32_t)l->acc_q_len >= (uint32_t)l->backlog)
+      break;
+    int fd = accept4(l->kfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE)
+        tund_log_limited(LOG_WARN_, "accept on a program's kernel listener: %s", strerror(errno));
+      break;
+    }
+    struct acc_pending *a = calloc(1, sizeof(*a));
+    if (!a) {
+      close(fd);
+      break;
+    }
+    a->kind = ENOIPC_ACCEPT_DIRECT;
+    a->kfd = fd;
+    listener_enqueue(l, a);
+    if (l->dead)
+      return;
+  }
+  listener_flush(l);
+}
+
+/* ---- requests ------------------------------------------------------------------- */
+
+int conn_socket(struct client *cl, int domain, int v6only, uint64_t *id, int fds[2], uint32_t *shm_size)
+{
+  int err, pfd;
+  (void)cl;
+  if (domain != AF_INET && domain != AF_INET6)
+    return EAFNOSUPPORT;
+  struct conn *c = conn_new(domain, &err, &pfd);
+  if (!c)
+    return err;
+  c->v6only = v6only;
+  c->kind = CK_NEW;
+  conn_publish(c);
+  *id = c->id;
+  fds[0] = pfd;
+  fds[1] = dup(c->memfd);
+  if (fds[1] < 0) {
+    close(pfd);
+    conn_release(c);
+    return ENOBUFS;
+  }
+  *shm_size = (uint32_t)c->shm_len;
+  return 0;
+}
+
+static int conn_ensure_pcb(struct conn *c, u8_t type)
+{
+  if (c->pcb)
+    return 0;
+  struct tcp_pcb *pcb = tcp_new_ip_type(type);
+  if (!pcb)
+    return ENOBUFS;
+  if (c->reuseaddr)
+    ip_set_option(pcb, SOF_REUSEADDR);
+  c->pcb = pcb;
+  tcp_arg(pcb, c);
+  tcp_err(pcb, on_err);
+  return 0;
+}
+
+static int addr_is_lwip_local(const ip_addr_t *ip)
+{
+  if (ip_addr_isany(ip))
+    return 1;
+  if (IP_IS_V4(ip))
+    return !memcmp(&ip_2_ip4(ip)->addr, &cfg.lwip4, 4);
+  return cfg.have_v6 && !memcmp(ip_2_ip6(ip)->addr, &cfg.lwip6, 16);
+}
+
+int conn_bind(struct conn *c, const struct enoipc_addr *a, struct enoipc_addr *bound)
+{
+  ip_addr_t ip;
+  int e;
+  if (c->kind != CK_NEW || c->st.state != ENOSHM_S_NEW)
+    return EINVAL;
+  if ((e = ipaddr_from_ipc(a, c->domain, &ip)))
+    return e;
+  /* An address that is not lwIP's (the host's own, which the program's kernel
+   * listener covers) binds lwIP to "any" of the family. */
+  u8_t type = IP_IS_V6(&ip) ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4;
+  if (c->domain == AF_INET6 && !c->v6only && ip_addr_isany(&ip))
+    type = IPADDR_TYPE_ANY;
+  if (!addr_is_lwip_local(&ip)) {
+    if (IP_IS_V6(&ip))
+      ip = *IP6_ADDR_ANY;
+    else
+      ip = *IP4_ADDR_ANY;
+  }
+  if (type == IPADDR_TYPE_ANY)
+    ip = *IP_ANY_TYPE;
+  if ((e = conn_ensure_pcb(c, type)))
+    return e;
+  err_t le = tcp_bind(c->pcb, &ip, a->port);
+  if (le != ERR_OK)
+    return lwip_err_to_errno(le);
+  c->st.state = ENOSHM_S_BOUND;
+  ipaddr_to_shm(&c->pcb->local_ip, c->pcb->local_port, c->domain, &c->st.local);
+  conn_publish(c);
+  memset(bound, 0, sizeof(*bound));
+  bound->family = c->st.local.family;
+  bound->port = c->pcb->local_port;
+  memcpy(bound->addr, c->st.local.addr, 16);
+  return 0;
+}
+
+int conn_listen(struct conn *c, int backlog, int kfd)
+{
+  int e;
+  if (c->kind == CK_LISTENER) {
+    /* listen() again only changes the backlog */
+    c->backlog = backlog > 0 ? backlog : 1;
+    if (kfd >= 0)
+      close(kfd);
+    return 0;
+  }
+  if (c->kind != CK_NEW) {
+    if (kfd >= 0)
+      close(kfd);
+    return EINVAL;
+  }
+  if (!c->pcb) {
+    u8_t type = c->domain == AF_INET ? IPADDR_TYPE_V4 : (c->v6only ? IPADDR_TYPE_V6 : IPADDR_TYPE_ANY);
+    if ((e = conn_ensure_pcb(c, type))) {
+      if (kfd >= 0) close(kfd);
+      return e;
+    }
+    if (tcp_bind(c->pcb, IP_IS_ANY_TYPE_VAL(c->pcb->local_ip) ? IP_ANY_TYPE : &c->pcb->local_ip, 0) != ERR_OK) {
+      if (kfd >= 0) close(kfd);
+      return EADDRINUSE;
+    }
+  }
+  err_t le;
+  struct tcp_pcb *lpcb = tcp_listen_with_backlog_and_err(c->pcb, 255, &le);
+  if (!lpcb) {
+    if (kfd >= 0)
+      close(kfd);
+    return lwip_err_to_errno(le);
+  }
+  c->pcb = lpcb;
+  tcp_arg(lpcb, c);
+  tcp_accept(lpcb, on_accept);
+  crypt_listen_setup(c);
+  c->kind = CK_LISTENER;
+  c->backlog = backlog > 0 ? (backlog > 65535 ? 65535 : backlog) : 1;
+  c->st.state = ENOSHM_S_LISTENING;
+  ipaddr_to_shm(&lpcb->local_ip, lpcb->local_port, c->domain, &c->st.local);
+  conn_publish(c);
+  if (kfd >= 0) {
+    fcntl(kfd, F_SETFL, O_NONBLOCK);
+    c->kfd = kfd;
+    c->kev.fd = kfd;
+    c->kev.fn = listener_kernel_event;
+    if (loop_add(&c->kev, EPOLLIN)) {
+      close(kfd);
+      c->kfd = -1;
+    } else {
+      c->kfd_armed = 1;
+    }
+  }
+  return 0;
+}
+
+int conn_connect(struct conn *c, const struct enoipc_addr *a)
+{
+  ip_addr_t ip;
+  int e;
+  if (c->kind == CK_LISTENER)
+    return EINVAL;
+  if (c->kind == CK_STREAM)
+    return c->st.state == ENOSHM_S_CONNECTING ? EALREADY : EISCONN;
+  if ((e = ipaddr_from_ipc(a, c->domain, &ip)))
+    return e;
+  if (ip_addr_isany(&ip))
+    return ECONNREFUSED;
+  if (c->pcb && !IP_IS_ANY_TYPE_VAL(c->pcb->local_ip) &&
+      IP_GET_TYPE(&c->pcb->local_ip) != IP_GET_TYPE(&ip)) {
+    /* bound to the other family's "any": lwIP wants matching types */
+    if (!ip_addr_isany(&c->pcb->local_ip))
+      return EINVAL;
+    IP_SET_TYPE_VAL(c->pcb->local_ip, IP_GET_TYPE(&ip));
+  }
+  if ((e = conn_ensure_pcb(c, IP_GET_TYPE(&ip))))
+    return e;
+  conn_setup_pcb(c, c->pcb);
+  c->kind = CK_STREAM;
+  c->st.state = ENOSHM_S_CONNECTING;
+  ipaddr_to_shm(&ip, a->port, c->domain, &c->st.remote);
+  if ((e = crypt_connect_setup(c, a->port))) {
+    c->kind = CK_NEW;
+    c->st.state = ENOSHM_S_NEW;
+    return e;
+  }
+  err_t le = tcp_connect(c->pcb, &ip, a->port, on_connected);
+  if (le != ERR_OK) {
+    c->kind = CK_NEW;
+    c->st.state = ENOSHM_S_NEW;
+    return lwip_err_to_errno(le);
+  }
+  /* lwIP's pcb is created with the full TCP_WND; our ring is the real limit. */
+  conn_set_addrs(c);
+  conn_publish(c);
+  return 0;
+}
+
+int conn_setopt(struct conn *c, int level, int name, const uint8_t *val, uint32_t len)
+{
+  int iv = 0;
+  if (len >= sizeof(int))
+    memcpy(&iv, val, sizeof(int));
+  if (level == SOL_SOCKET) {
+    switch (name) {
+    case SO_REUSEADDR:
+    case SO_REUSEPORT:
+      if (len < sizeof(int)) return EINVAL;
+      c->reuseaddr = iv != 0;
+      if (c->pcb && c->pcb->state != LISTEN) {
+        if (iv) ip_set_option(c->pcb, SOF_REUSEADDR);
+        else ip_reset_option(c->pcb, SOF_REUSEADDR);
+      }
+      return 0;
+    case SO_KEEPALIVE:
+      if (len < sizeof(int)) return EINVAL;
+      c->keepalive = iv != 0;
+      if (c->pcb && c->pcb->state != LISTEN) {
+        if (iv) ip_set_option(c->pcb, SOF_KEEPALIVE);
+        else ip_reset_option(c->pcb, SOF_KEEPALIVE);
+      }
+      return 0;
+    case SO_LINGER: {
+      struct linger lg;
+      if (len < sizeof(lg)) return EINVAL;
+      memcpy(&lg, val, sizeof(lg));
+      c->linger0 = lg.l_onoff && lg.l_linger == 0;
+      return 0;
+    }
+    default:
+      return ENOPROTOOPT;
+    }
+  }
+  if (level == IPPROTO_TCP) {
+    switch (name) {
+    case TCP_NODELAY:
+      if (len < sizeof(int)) return EINVAL;
+      c->nodelay = iv != 0;
+      if (c->pcb && c->pcb->state != LISTEN) {
+        if (iv) tcp_nagle_disable(c->pcb);
+        else tcp_nagle_enable(c->pcb);
+        if (iv && c->st.state == ENOSHM_S_ESTABLISHED)
+          tcp_output(c->pcb);
+      }
+      return 0;
+    case TCP_KEEPIDLE:
+    case TCP_KEEPINTVL:
+    case TCP_KEEPCNT:
+      if (len < sizeof(int) || iv < 1 || iv > 32767) return EINVAL;
+      if (name == TCP_KEEPIDLE) c->keep_idle = (u32_t)iv * 1000u;
+      if (name == TCP_KEEPINTVL) c->keep_intvl = (u32_t)iv * 1000u;
+      if (name == TCP_KEEPCNT) c->keep_cnt = (u32_t)iv;
+      if (c->pcb && c->pcb->state != LISTEN) {
+        if (c->keep_idle) c->pcb->keep_idle = c->keep_idle;
+        if (c->keep_intvl) c->pcb->keep_intvl = c->keep_intvl;
+        if (c->keep_cnt) c->pcb->keep_cnt = c->keep_cnt;
+      }
+      return 0;
+    default:
+      return crypt_setopt(c, name, val, len);
+    }
+  }
+  return ENOPROTOOPT;
+}
+
+int conn_getopt(struct conn *c, int level, int name, uint8_t *val, uint32_t *len)
+{
+  if (level == IPPROTO_TCP) {
+    if (name == TCP_MAXSEG) {
+      int v = c->pcb && c->pcb->state != LISTEN ? c->pcb->mss : TCP_MSS;
+      if (*len < sizeof(v)) return EINVAL;
+      memcpy(val, &v, sizeof(v));
+      *len = sizeof(v);
+      return 0;
+    }
+    if (name == TCP_INFO) {
+      struct tcp_info ti;
+      memset(&ti, 0, sizeof(ti));
+      if (c->pcb && c->pcb->state != LISTEN) {
+        struct tcp_pcb *p = c->pcb;
+        /* lwIP's enum tcp_state -> Linux's tcpi_state numbers */
+        static const uint8_t map[] = { 7 /* CLOSE */, 10 /* LISTEN */, 2 /* SYN_SENT */,
+                                       3 /* SYN_RECV */, 1 /* ESTABLISHED */, 4 /* FIN_WAIT1 */,
+                                       5 /* FIN_WAIT2 */, 8 /* CLOSE_WAIT */, 11 /* CLOSING */,
+                                       9 /* LAST_ACK */, 6 /* TIME_WAIT */ };
+        ti.tcpi_state = p->state < sizeof(map) ? map[p->state] : 7;
+        ti.tcpi_snd_mss = p->mss;
+        ti.tcpi_rcv_mss = p->mss;
+        ti.tcpi_rtt = (uint32_t)(p->sa >> 3) * TCP_SLOW_INTERVAL * 1000u;
+        ti.tcpi_rttvar = (uint32_t)p->sv * TCP_SLOW_INTERVAL * 1000u;
+        ti.tcpi_snd_cwnd = p->mss ? p->cwnd / p->mss : 0;
+        ti.tcpi_snd_ssthresh = p->mss ? p->ssthresh / p->mss : 0;
+        ti.tcpi_retransmits = p->nrtx;
+      } else {
+        ti.tcpi_state = c->kind == CK_LISTENER ? 10 : 7;
+      }
+      uint32_t n = *len < sizeof(ti) ? *len : (uint32_t)sizeof(ti);
+      memcpy(val, &ti, n);
+      *len = n;
+      return 0;
+    }
+    return crypt_getopt(c, name, val, len);
+  }
+  return ENOPROTOOPT;
+}
+
+int conn_shutdown(struct conn *c, int how)
+{
+  if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+    return EINVAL;
+  if (c->kind == CK_LISTENER) {
+    /* like Linux: shutting down a listener stops it; accept() then fails */
+    conn_abort(c, EINVAL);
+    return 0;
+  }
+  if (c->kind != CK_STREAM || c->st.state == ENOSHM_S_CONNECTING)
+    return ENOTCONN;
+  if (c->st.state != ENOSHM_S_ESTABLISHED)
+    return 0;
+  if (how == SHUT_WR || how == SHUT_RDWR) {
+    c->shut_wr_req = 1;
+    conn_tx_pump(c);
+  }
+  return 0;
+}
+
+int conn_attach(int pairfd, uint64_t *id, uint32_t *kind, int *memfd, uint32_t *shm_size)
+{
+  struct stat st;
+  if (fstat(pairfd, &st) || !S_ISSOCK(st.st_mode))
+    return EBADF;
+  for (struct conn *c = all_conns; c; c = c->next) {
+    if (c->dead || c->p_ino != st.st_ino || c->memfd < 0)
+      continue;
+    *id = c->id;
+    *kind = c->kind == CK_LISTENER ? ENOIPC_KIND_LISTENER : ENOIPC_KIND_STREAM;
+    *memfd = dup(c->memfd);
+    *shm_size = (uint32_t)c->shm_len;
+    return *memfd < 0 ? ENOBUFS : 0;
+  }
+  return ENOENT;
+}
+
+struct conn *conn_status_next(struct conn *prev, struct enoipc_status_entry *e)
+{
+  struct conn *c = prev ? prev->next : all_conns;
+  while (c && c->dead)
+    c = c->next;
+  if (!c)
+    return NULL;
+  memset(e, 0, sizeof(*e));
+  e->id = c->id;
+  e->pid = (uint32_t)c->pid;
+  e->kind = c->kind == CK_LISTENER ? ENOIPC_KIND_LISTENER : ENOIPC_KIND_STREAM;
+  e->state = (uint8_t)c->st.state;
+  e->eno_state = c->st.eno_state;
+  e->eno_reason = c->st.eno_reason;
+  e->role = c->st.role;
+  e->negtep = c->st.negtep;
+  e->aead = c->st.aead;
+  e->sessid_len = c->st.sessid_len;
+  e->resumed = c->st.resumed;
+  memcpy(e->sessid, c->st.sessid, sizeof(e->sessid));
+  e->tcp_state = c->pcb ? (uint8_t)c->pcb->state : 0;
+  memcpy(&e->local, &c->st.local, sizeof(e->local));
+  memcpy(&e->remote, &c->st.remote, sizeof(e->remote));
+  e->rx_bytes = c->rx_bytes;
+  e->tx_bytes = c->tx_bytes;
+  crypt_status(c, e);
+  return c;
+}
+
+int conn_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen)
+{
+  switch (cmd) {
+  case ENOIPC_CMD_STOP:
+    snprintf(out, outlen, "stopping");
+    loop_stop();
+    return 0;
+  case ENOIPC_CMD_REKEY:
+  case ENOIPC_CMD_FLUSH_CACHE:
+    return crypt_command(cmd, arg, out, outlen);
+  default:
+    return EINVAL;
+  }
+}
+
+static void conn_tick(void *arg)
+{
+  (void)arg;
+  for (struct conn *c = all_conns; c; c = c->next) {
+    if (c->dead)
+      continue;
+    if (c->kind == CK_LISTENER && (c->acc_q || c->kfd >= 0))
+      listener_flush(c);
+    else if (c->kind == CK_STREAM)
+      crypt_tick(c);
+  }
+  sys_timeout(200, conn_tick, NULL);
+}
+
+void conn_module_init(void)
+{
+  crypt_module_init();
+  sys_timeout(200, conn_tick, NULL);
+}
+
+void conn_close_all(void)
+{
+  /* RST every connection so that peers do not wait; programs see their fd
+   * hang up (reads fail with ECONNABORTED). */
+  while (all_conns) {
+    struct conn *c = all_conns;
+    if (c->closing && !c->pcb) {
+      conn_release(c);
+      continue;
+    }
+    conn_abort(c, ECONNABORTED);
+  }
+}

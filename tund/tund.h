@@ -1,0 +1,148 @@
+/*
+ * tund/tund.h — internal interfaces of the tund daemon.
+ */
+#ifndef TUND_H
+#define TUND_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <netinet/in.h>
+#include <net/if.h>
+#include <sys/types.h>
+
+#include "enoshim/shm.h"
+#include "enoshim/ipc.h"
+
+/* ---- log.c ---------------------------------------------------------------- */
+enum { LOG_ERR_ = 0, LOG_WARN_ = 1, LOG_INFO_ = 2, LOG_DEBUG_ = 3 };
+extern int tund_log_level;
+void tund_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_err(...)   tund_log(LOG_ERR_, __VA_ARGS__)
+#define log_warn(...)  tund_log(LOG_WARN_, __VA_ARGS__)
+#define log_info(...)  tund_log(LOG_INFO_, __VA_ARGS__)
+#define log_debug(...) do { if (tund_log_level >= LOG_DEBUG_) tund_log(LOG_DEBUG_, __VA_ARGS__); } while (0)
+/* Rate-limited variant for things a peer or a program can trigger at will. */
+void tund_log_limited(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- loop.c: epoll + timerfd + signalfd ------------------------------------
+ * Order of one turn (redis ae style, written down because it matters):
+ *   1. epoll_wait (timeout from lwIP's next timer, or 0 if work is pending);
+ *   2. handlers of ready fds run in the order epoll returned them;
+ *   3. lwIP timers (sys_check_timeouts) if due;
+ *   4. deferred work: connections marked dirty get their rings pumped once;
+ *   5. objects released during the turn are freed (so that no handler of
+ *      this turn can touch freed memory). */
+struct ev {
+  void (*fn)(struct ev *ev, uint32_t events);
+  int fd;
+};
+int  loop_init(void);
+int  loop_add(struct ev *ev, uint32_t events);
+int  loop_mod(struct ev *ev, uint32_t events);
+void loop_del(struct ev *ev);
+void loop_run(void);
+void loop_stop(void);
+int  loop_stopping(void);
+/* Free `p` with `fn` after the current turn. */
+void loop_defer_free(void (*fn)(void *), void *p);
+
+/* ---- config.c --------------------------------------------------------------- */
+struct prefix {
+  int family;
+  int len;
+  uint8_t addr[16];
+};
+
+#define TUND_MAX_PORTS 64
+struct tund_config {
+  char tun_name[IFNAMSIZ];
+  int  tun_attach;            /* persistent TUN owned by the user: no configuration */
+  int  mtu;
+  struct in_addr host4, lwip4;
+  int  prefix4;
+  int  have_v6;
+  struct in6_addr host6, lwip6;
+  int  prefix6;
+  char socket_path[108];
+  char keylog_path[256];
+  char config_path[256];
+  uint32_t ring_size;
+  int  n_direct;
+  struct prefix direct[ENOIPC_MAX_DIRECT];
+  /* api-06 §2.2 system-wide ENO options */
+  uint8_t eno_teps[32];
+  int  n_eno_teps;
+  int  eno_enable_connect;
+  int  eno_enable_listen;
+  uint16_t bad_connect_ports[TUND_MAX_PORTS];
+  int  n_bad_connect_ports;
+  uint16_t bad_listen_ports[TUND_MAX_PORTS];
+  int  n_bad_listen_ports;
+  int  eno_drop_syn_after;    /* drop ENO from SYN retransmission n and later (0 = never) */
+  /* api-06 §3.2 tcpcrypt */
+  uint16_t crypt_aconf[8];
+  int  n_crypt_aconf;
+  uint16_t crypt_bconf[8];
+  int  n_crypt_bconf;
+  uint64_t rekey_bytes;       /* rekey after this many bytes sent under one key (0 = never) */
+  uint32_t rekey_seconds;     /* ... or this many seconds (0 = never) */
+  uint32_t resume_cache_size;
+  uint32_t resume_lifetime;   /* seconds */
+  int  resume_nonce_len;
+  int  verbose;
+  int  user_set;
+  uid_t uid;
+  gid_t gid;
+  char pidfile[256];
+};
+extern struct tund_config cfg;
+void config_defaults(struct tund_config *c);
+int  config_load_file(struct tund_config *c, const char *path);   /* 0 or -1 (logged) */
+int  config_set(struct tund_config *c, const char *key, const char *val, const char *where);
+void config_default_socket_path(char *out, size_t n);
+
+/* ---- tun.c ------------------------------------------------------------------ */
+int  tun_open(const struct tund_config *c);          /* fd, or -1 with a message */
+int  tun_netif_start(int fd, const struct tund_config *c);
+void tun_close(void);
+
+/* ---- priv.c ------------------------------------------------------------------- */
+int  priv_drop(const struct tund_config *c);          /* 0 or -1 (logged) */
+
+/* ---- client.c: control connections -------------------------------------------- */
+int  ctl_listen(const char *path);
+void ctl_close_all(void);
+
+/* ---- conn.c: sockets of programs, lwIP pcbs, rings -------------------------- */
+struct conn;
+struct client;
+void conn_module_init(void);
+/* Requests (client.c parses, conn.c executes).  Each returns 0 or a positive
+ * errno for the program. */
+int  conn_socket(struct client *cl, int domain, int v6only, uint64_t *id, int fds[2], uint32_t *shm_size);
+struct conn *conn_find(uint64_t id);
+int  conn_bind(struct conn *c, const struct enoipc_addr *a, struct enoipc_addr *bound);
+int  conn_listen(struct conn *c, int backlog, int kfd);
+int  conn_connect(struct conn *c, const struct enoipc_addr *a);
+int  conn_setopt(struct conn *c, int level, int name, const uint8_t *val, uint32_t len);
+int  conn_getopt(struct conn *c, int level, int name, uint8_t *val, uint32_t *len);
+int  conn_shutdown(struct conn *c, int how);
+int  conn_attach(int pairfd, uint64_t *id, uint32_t *kind, int *memfd, uint32_t *shm_size);
+void conn_kick(struct conn *c);
+void conn_touch_pid(struct conn *c, pid_t pid);
+/* Fill a status entry; iterate with conn_status_next (NULL starts). */
+struct conn *conn_status_next(struct conn *prev, struct enoipc_status_entry *e);
+int  conn_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen);
+void conn_close_all(void);
+size_t conn_count(void);
+/* Called once per loop turn: pump connections with pending work. */
+void conn_run_pending(void);
+
+/* ---- keylog.c ------------------------------------------------------------------- */
+/* ---- enoctl.c ---- */
+int  enoctl_main(int argc, char **argv);
+
+int  keylog_open(const char *path);
+void keylog_write(const char *line);
+
+#endif
