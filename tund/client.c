@@ -308,13 +308,22 @@ static int handle(struct client *cl, struct enoipc_msg *m)
     client_reply(cl, ENOIPC_RESULT, m->hdr.seq, id, &r, sizeof(r), &ok, sizeof(ok), &memfd, 1);
     return 0;
   }
-  case ENOIPC_KICK:
-    if (!expect(m, 0, 0))
+  case ENOIPC_KICK: {
+    uint32_t what;
+    if (!expect(m, sizeof(what), 0))
+      return -1;
+    memcpy(&what, m->payload, sizeof(what));
+    if (what != ENOIPC_KICK_WAKE && what != ENOIPC_KICK_REARM)
       return -1;
     c = conn_find(m->hdr.sock);
-    if (c)
-      conn_kick(c);
+    if (c) {
+      if (what == ENOIPC_KICK_REARM)
+        conn_kick_rearm(c);
+      else
+        conn_kick(c);
+    }
     return 0;
+  }
   case ENOIPC_STATUS: {
     struct enoipc_status_entry e;
     if (!expect(m, 0, 0))

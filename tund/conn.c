@@ -175,8 +175,9 @@ static int conn_drain_t(struct conn *c)
     if (n > 0)
       continue;
     if (n == 0) {
-      c->prog_closed = 1;
       c->t_pending = 0;
+      c->t_eof = 1;
+      conn_mark_pending(c);    /* conn_prog_closed() at the end of the turn */
       return -1;
     }
     if (errno == EINTR)
@@ -197,7 +198,7 @@ static uint64_t conn_tx_free(struct conn *c)
 /* Make the program's fd writable again if it filled it and there is room. */
 void conn_update_writable(struct conn *c)
 {
-  if (!c->t_pending || c->tfd < 0)
+  if (!c->t_pending || c->tfd < 0 || c->t_eof)
     return;
   int can = 0;
   if (c->kind == CK_LISTENER || c->st.state == ENOSHM_S_CLOSED)
@@ -402,7 +403,7 @@ void conn_fail(struct conn *c, int err)
   c->st.flags |= ENOSHM_F_DEAD;
   conn_publish(c);
   conn_rx_notify(c);
-  if (c->tfd >= 0 && !c->prog_closed)
+  if (c->tfd >= 0 && !c->prog_closed && !c->t_eof)
     conn_drain_t(c);
   log_debug("conn %llu failed: %s", (unsigned long long)c->id, strerror(err));
   conn_release(c);
@@ -426,6 +427,7 @@ void conn_abort(struct conn *c, int err)
 /* ---- lwIP callbacks ------------------------------------------------------------ */
 
 static void conn_check_finished(struct conn *c);
+static void conn_setup_pcb(struct conn *c, struct tcp_pcb *pcb);
 
 static void on_err(void *arg, err_t err)
 {
@@ -668,39 +670,43 @@ finish:
     conn_check_finished(c);
 }
 
-/* FIN after the ring's last byte, for shutdown(SHUT_WR) and for close(). */
+/* FIN after the ring's last byte, for shutdown(SHUT_WR) and for close().
+ * After close() the pcb is handed to lwIP (tcp_close) and we only wait until
+ * no queued segment references our ring. */
 static void conn_check_finished(struct conn *c)
 {
   if (!c->pcb || c->st.state != ENOSHM_S_ESTABLISHED)
     return;
-  int want_fin = c->shut_wr_req || c->prog_closed;
-  if (!want_fin || c->tx_shut_done)
+  if (!c->shut_wr_req && !c->prog_closed)
     return;
-  if (!c->crypt) {
-    int64_t avail = enoshm_tx_avail_checked(c->shm, c->tx_size, c->tx_read, c->tx_cons);
-    if (avail != 0)
-      return;          /* still sending (or the index is bogus: pump handles it) */
-  } else if (!crypt_tx_fin_ready(c)) {
-    return;
+  if (!c->tx_shut_done) {
+    if (!c->crypt) {
+      int64_t avail = enoshm_tx_avail_checked(c->shm, c->tx_size, c->tx_read, c->tx_cons);
+      if (avail != 0)
+        return;        /* still sending (or the index is bogus: the pump handles it) */
+    } else if (!crypt_tx_fin_ready(c) || crypt_send_fin(c)) {
+      return;          /* FINp frame pending; TCP FIN follows once it is written */
+    }
   }
-  if (c->crypt && crypt_send_fin(c))
-    return;            /* FINp frame queued; TCP FIN follows once it is written */
   if (c->prog_closed) {
     struct tcp_pcb *pcb = c->pcb;
-    err_t e;
-    if (conn_tx_all_acked(c))
+    int acked = conn_tx_all_acked(c);
+    if (acked)
       pcb_detach(pcb);
-    e = tcp_close(pcb);
-    if (e != ERR_OK)
+    err_t e = tcp_close(pcb);
+    if (e != ERR_OK) {
+      if (acked)
+        conn_setup_pcb(c, pcb);
       return;          /* out of memory: retried from the tick */
+    }
     c->pcb = NULL;
     c->tx_shut_done = 1;
     c->closing = 1;
-    if (conn_tx_all_acked(c))
+    if (acked)
       conn_release(c);
     return;
   }
-  if (tcp_shutdown(c->pcb, 0, 1) == ERR_OK) {
+  if (!c->tx_shut_done && tcp_shutdown(c->pcb, 0, 1) == ERR_OK) {
     c->tx_shut_done = 1;
     c->st.flags |= ENOSHM_F_TX_SHUT;
     conn_publish(c);
@@ -855,8 +861,9 @@ void conn_rx_pump(struct conn *c)
 
 static void conn_prog_closed(struct conn *c)
 {
-  if (c->dead || c->closing)
+  if (c->dead || c->closing || c->prog_closed)
     return;
+  log_debug("conn %llu: program closed its socket (state %u)", (unsigned long long)c->id, c->st.state);
   c->prog_closed = 1;
   switch (c->kind) {
   case CK_LISTENER:
@@ -916,20 +923,19 @@ void conn_kick(struct conn *c)
   conn_tx_pump(c);
   if (c->dead)
     return;
-  /* a lost token (program raced us) is re-sent here */
-  int64_t space = enoshm_rx_space_checked(c->shm, c->rx_size);
-  if ((space >= 0 && space < (int64_t)c->rx_size) || c->eof_published)
-    if (atomic_load(&c->shm->rx_tok) == 1 && c->tfd >= 0 && !c->t_wr_shut && c->kick_resend) {
-      ssize_t w = send(c->tfd, "r", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-      (void)w;
-    }
-  c->kick_resend = 0;
   conn_update_writable(c);
 }
 
+/* The program set rx_tok back to 1 itself (it raced our publication, see
+ * shm.h) and asks for the one token that flag now stands for. */
 void conn_kick_rearm(struct conn *c)
 {
-  c->kick_resend = 1;
+  if (c->dead)
+    return;
+  if (c->tfd >= 0 && !c->t_wr_shut) {
+    ssize_t w = send(c->tfd, "r", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)w;
+  }
   conn_kick(c);
 }
 
@@ -939,7 +945,11 @@ void conn_run_pending(void)
     struct conn *c = pending_head;
     pending_head = c->pend_next;
     c->pending = 0;
-    if (!c->dead)
+    if (c->dead)
+      continue;
+    if (c->t_eof)
+      conn_prog_closed(c);
+    else
       conn_kick(c);
   }
 }

@@ -49,8 +49,8 @@ struct conn {
   ino_t p_ino;            /* to recognise the program's end on ATTACH */
   int t_pending;          /* program wrote bytes we have not read */
   int t_wr_shut;          /* we shut our end for writing (EOF published) */
-  int prog_closed;        /* every copy of the program's fd is closed */
-  int kick_resend;
+  int prog_closed;        /* every copy of the program's fd is closed (handled) */
+  int t_eof;              /* read() on our end returned 0 */
 
   /* lwIP */
   struct tcp_pcb *pcb;
@@ -107,7 +107,6 @@ void conn_publish_eof(struct conn *c);
 int  conn_tx_all_acked(const struct conn *c);
 int64_t conn_tx_avail(struct conn *c);
 void conn_mark_pending(struct conn *c);
-void conn_kick_rearm(struct conn *c);
 void listener_deliver(struct conn *l, struct conn *c);
 void listener_flush(struct conn *l);
 int  ipaddr_from_ipc(const struct enoipc_addr *a, int domain, ip_addr_t *ip);

@@ -129,6 +129,7 @@ int  conn_getopt(struct conn *c, int level, int name, uint8_t *val, uint32_t *le
 int  conn_shutdown(struct conn *c, int how);
 int  conn_attach(int pairfd, uint64_t *id, uint32_t *kind, int *memfd, uint32_t *shm_size);
 void conn_kick(struct conn *c);
+void conn_kick_rearm(struct conn *c);
 void conn_touch_pid(struct conn *c, pid_t pid);
 /* Fill a status entry; iterate with conn_status_next (NULL starts). */
 struct conn *conn_status_next(struct conn *prev, struct enoipc_status_entry *e);

@@ -1,0 +1,330 @@
+/*
+ * shim/ctl.c — this process's control connection to tund.
+ *
+ * One SOCK_SEQPACKET connection per process, made on first need and re-made
+ * in a forked child (the child must never read replies meant for its
+ * parent).  Requests are serialised by a mutex; each waits for its RESULT.
+ * The shim's own fds (this connection, kernel sockets it holds for bind())
+ * sit above the program's usual range and are protected from close(),
+ * close_range(), closefrom() and dup2() onto them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+int shim_ctl_fd = -1;
+uint32_t shim_tund_pid;
+struct enoipc_hello_ok shim_hello;
+
+static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t ctl_owner;
+static uint32_t ctl_seq;
+static int ctl_failed_logged;
+
+/* internal fds: small set, checked on every close/dup2 of a shim-ish fd */
+#define MAX_INTERNAL 64
+static _Atomic int internal_fds[MAX_INTERNAL];
+static pthread_mutex_t internal_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void internal_add(int fd)
+{
+  pthread_mutex_lock(&internal_lock);
+  for (int i = 0; i < MAX_INTERNAL; i++)
+    if (atomic_load(&internal_fds[i]) == 0) {
+      atomic_store(&internal_fds[i], fd + 1);
+      break;
+    }
+  pthread_mutex_unlock(&internal_lock);
+}
+
+static void internal_del(int fd)
+{
+  pthread_mutex_lock(&internal_lock);
+  for (int i = 0; i < MAX_INTERNAL; i++)
+    if (atomic_load(&internal_fds[i]) == fd + 1)
+      atomic_store(&internal_fds[i], 0);
+  pthread_mutex_unlock(&internal_lock);
+}
+
+int ctl_is_internal_fd(int fd)
+{
+  if (fd < 0)
+    return 0;
+  for (int i = 0; i < MAX_INTERNAL; i++)
+    if (atomic_load_explicit(&internal_fds[i], memory_order_relaxed) == fd + 1)
+      return 1;
+  return 0;
+}
+
+/* The shim's own fds, sorted ascending; returns how many. */
+int ctl_internal_list(int *out, int max)
+{
+  int n = 0;
+  for (int i = 0; i < MAX_INTERNAL && n < max; i++) {
+    int v = atomic_load(&internal_fds[i]);
+    if (v)
+      out[n++] = v - 1;
+  }
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && out[j - 1] > out[j]; j--) {
+      int t = out[j];
+      out[j] = out[j - 1];
+      out[j - 1] = t;
+    }
+  return n;
+}
+
+/* Move an internal fd high, out of the range programs pick for themselves. */
+int shim_move_high(int fd);
+int shim_move_high(int fd)
+{
+  struct rlimit rl;
+  int base = 900;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1024 && rl.rlim_cur > 64)
+    base = (int)rl.rlim_cur - 64;
+  int nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, base);
+  if (nfd < 0)
+    return fd;
+  real.close(fd);
+  return nfd;
+}
+
+int shim_internal_fd(int fd);
+int shim_internal_fd(int fd)
+{
+  fd = shim_move_high(fd);
+  internal_add(fd);
+  return fd;
+}
+
+void shim_internal_close(int fd);
+void shim_internal_close(int fd)
+{
+  if (fd < 0)
+    return;
+  internal_del(fd);
+  real.close(fd);
+}
+
+/* The program wants this fd number (dup2 onto it): move ours away. */
+void ctl_protect_fd(int fd)
+{
+  if (!ctl_is_internal_fd(fd))
+    return;
+  pthread_mutex_lock(&ctl_lock);
+  if (fd == shim_ctl_fd) {
+    int nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+    if (nfd >= 0) {
+      internal_del(fd);
+      internal_add(nfd);
+      shim_ctl_fd = nfd;
+      real.close(fd);
+    }
+  }
+  pthread_mutex_unlock(&ctl_lock);
+}
+
+const char *shim_socket_path(void);
+const char *shim_socket_path(void)
+{
+  static char path[108];
+  const char *env = getenv("ENOSHIM_SOCKET");
+  const char *xdg = getenv("XDG_RUNTIME_DIR");
+  if (env && *env)
+    snprintf(path, sizeof(path), "%s", env);
+  else if (xdg && *xdg)
+    snprintf(path, sizeof(path), "%s/enoshim/tund.sock", xdg);
+  else
+    snprintf(path, sizeof(path), "/tmp/enoshim-%u/tund.sock", (unsigned)getuid());
+  return path;
+}
+
+static void ctl_drop_locked(void)
+{
+  if (shim_ctl_fd >= 0) {
+    internal_del(shim_ctl_fd);
+    real.close(shim_ctl_fd);
+  }
+  shim_ctl_fd = -1;
+}
+
+static int ctl_connect_locked(void)
+{
+  struct sockaddr_un sa;
+  const char *path = shim_socket_path();
+  int fd = real.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  memset(&sa, 0, sizeof(sa));
+  sa.sun_family = AF_UNIX;
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+  int r;
+  do {
+    r = real.connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    int e = errno;
+    real.close(fd);
+    if (!ctl_failed_logged++)
+      shim_log("tund is not reachable at %s (%s); start it (enorun does) or set "
+               "ENOSHIM_FALLBACK=plain to use kernel sockets", path, strerror(e));
+    return -e;
+  }
+  fd = shim_move_high(fd);
+  struct enoipc_hello h = { .version = ENOIPC_VERSION, .pid = (uint32_t)getpid() };
+  static struct enoipc_msg m;     /* under ctl_lock */
+  if (enoipc_send(fd, ENOIPC_HELLO, ++ctl_seq, 0, &h, sizeof(h), NULL, 0, NULL, 0) ||
+      enoipc_recv(fd, &m) != 1 || m.hdr.type != ENOIPC_RESULT ||
+      m.plen != sizeof(struct enoipc_result) + sizeof(struct enoipc_hello_ok)) {
+    if (m.nfds)
+      enoipc_msg_close_fds(&m);
+    real.close(fd);
+    shim_log("tund at %s did not answer the greeting", path);
+    return -EPROTO;
+  }
+  struct enoipc_result res;
+  memcpy(&res, m.payload, sizeof(res));
+  if (res.err) {
+    real.close(fd);
+    shim_log("tund refused us: %s", strerror(res.err));
+    return -res.err;
+  }
+  memcpy(&shim_hello, m.payload + sizeof(res), sizeof(shim_hello));
+  if (shim_hello.n_direct > ENOIPC_MAX_DIRECT)
+    shim_hello.n_direct = ENOIPC_MAX_DIRECT;
+  shim_tund_pid = shim_hello.tund_pid;
+  shim_ctl_fd = fd;
+  internal_add(fd);
+  ctl_owner = getpid();
+  return 0;
+}
+
+static int ctl_ensure_locked(void)
+{
+  if (shim_ctl_fd >= 0 && ctl_owner == getpid())
+    return 0;
+  if (shim_ctl_fd >= 0) {
+    /* inherited through a fork we were not told about (clone): not ours */
+    internal_del(shim_ctl_fd);
+    real.close(shim_ctl_fd);
+    shim_ctl_fd = -1;
+  }
+  return ctl_connect_locked();
+}
+
+int ctl_ensure(void)
+{
+  pthread_mutex_lock(&ctl_lock);
+  int r = ctl_ensure_locked();
+  pthread_mutex_unlock(&ctl_lock);
+  return r;
+}
+
+int ctl_call(uint16_t type, uint64_t sock, const void *p1, size_t n1, const void *p2, size_t n2,
+             const int *fds, int nfds, int *err, void *data, size_t *datalen,
+             int *rfds, int *nrfds, uint64_t *rsock)
+{
+  static struct enoipc_msg m;     /* under ctl_lock */
+  int r;
+  size_t cap = datalen ? *datalen : 0;
+  if (datalen)
+    *datalen = 0;
+  if (nrfds)
+    *nrfds = 0;
+  pthread_mutex_lock(&ctl_lock);
+  r = ctl_ensure_locked();
+  if (r)
+    goto out;
+  uint32_t seq = ++ctl_seq;
+  r = enoipc_send(shim_ctl_fd, type, seq, sock, p1, n1, p2, n2, fds, nfds);
+  if (r) {
+    ctl_drop_locked();
+    r = -ECONNRESET;
+    goto out;
+  }
+  for (;;) {
+    r = enoipc_recv(shim_ctl_fd, &m);
+    if (r != 1) {
+      ctl_drop_locked();
+      r = -ECONNRESET;
+      goto out;
+    }
+    if (m.hdr.type == ENOIPC_RESULT && m.hdr.seq == seq)
+      break;
+    enoipc_msg_close_fds(&m);      /* stray message: ignore */
+  }
+  struct enoipc_result res;
+  if (m.plen < sizeof(res)) {
+    enoipc_msg_close_fds(&m);
+    ctl_drop_locked();
+    r = -EPROTO;
+    goto out;
+  }
+  memcpy(&res, m.payload, sizeof(res));
+  if (res.len > m.plen - sizeof(res)) {
+    enoipc_msg_close_fds(&m);
+    ctl_drop_locked();
+    r = -EPROTO;
+    goto out;
+  }
+  *err = res.err;
+  if (data && datalen) {
+    size_t n = res.len < cap ? res.len : cap;
+    memcpy(data, m.payload + sizeof(res), n);
+    *datalen = n;
+  }
+  if (rsock)
+    *rsock = m.hdr.sock;
+  if (rfds && nrfds) {
+    for (int i = 0; i < m.nfds; i++)
+      rfds[i] = m.fds[i];
+    *nrfds = m.nfds;
+    m.nfds = 0;
+  } else {
+    enoipc_msg_close_fds(&m);
+  }
+  r = 0;
+out:
+  pthread_mutex_unlock(&ctl_lock);
+  return r;
+}
+
+void ctl_kick(uint64_t sock, int rearm)
+{
+  uint32_t what = rearm ? ENOIPC_KICK_REARM : ENOIPC_KICK_WAKE;
+  pthread_mutex_lock(&ctl_lock);
+  if (ctl_ensure_locked() == 0 &&
+      enoipc_send(shim_ctl_fd, ENOIPC_KICK, ++ctl_seq, sock, &what, sizeof(what), NULL, 0, NULL, 0))
+    ctl_drop_locked();
+  pthread_mutex_unlock(&ctl_lock);
+}
+
+static void atfork_prepare(void) { pthread_mutex_lock(&ctl_lock); }
+static void atfork_parent(void) { pthread_mutex_unlock(&ctl_lock); }
+static void atfork_child(void)
+{
+  /* The inherited connection belongs to the parent: forget it without
+   * disturbing the parent (closing our copy only drops a reference). */
+  if (shim_ctl_fd >= 0) {
+    internal_del(shim_ctl_fd);
+    real.close(shim_ctl_fd);
+  }
+  shim_ctl_fd = -1;
+  pthread_mutex_unlock(&ctl_lock);
+}
+
+void ctl_atfork_child(void) { atfork_child(); }
+
+__attribute__((constructor(101))) static void ctl_init(void)
+{
+  shim_resolve();
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}

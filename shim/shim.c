@@ -1,0 +1,454 @@
+/*
+ * shim/shim.c — the interposed libc calls.  Each checks whether the fd is one
+ * of the shim's sockets (one atomic load when it is not) and otherwise goes
+ * straight to libc with errno untouched.
+ *
+ * Not covered, and said so in README.md: statically linked programs and Go
+ * binaries (they do not call libc), and stdio streams opened on a socket with
+ * fdopen() (glibc's stdio reads with internal calls that cannot be
+ * interposed).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/close_range.h>
+#include <limits.h>
+#include <netinet/in.h>
+
+#include "shim.h"
+
+int shim_debug;
+int shim_fallback_plain;
+
+void shim_log(const char *fmt, ...)
+{
+  char buf[512];
+  int saved = errno;
+  int n = snprintf(buf, sizeof(buf), "enoshim[%d]: ", (int)getpid());
+  va_list ap;
+  va_start(ap, fmt);
+  int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+  va_end(ap);
+  if (m < 0)
+    m = 0;
+  size_t len = (size_t)n + (size_t)m;
+  if (len > sizeof(buf) - 2)
+    len = sizeof(buf) - 2;
+  buf[len++] = '\n';
+  ssize_t w = real.write ? real.write(2, buf, len) : (ssize_t)syscall(SYS_write, 2, buf, len);
+  (void)w;
+  errno = saved;
+}
+
+__attribute__((constructor(102))) void shim_init(void)
+{
+  shim_resolve();
+  const char *d = getenv("ENOSHIM_DEBUG");
+  shim_debug = d && *d && strcmp(d, "0");
+  const char *f = getenv("ENOSHIM_FALLBACK");
+  shim_fallback_plain = f && !strcmp(f, "plain");
+  sock_attach_inherited();
+}
+
+static inline void ensure(void)
+{
+  if (__builtin_expect(!real.read, 0))
+    shim_resolve();
+}
+
+static void put_keep_errno(struct shim_sock *s)
+{
+  int e = errno;
+  fdt_put(s);
+  errno = e;
+}
+
+/* ---- sockets ---------------------------------------------------------------- */
+
+SHIM_API int socket(int domain, int type, int protocol)
+{
+  ensure();
+  int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if ((domain == AF_INET || domain == AF_INET6) && base == SOCK_STREAM &&
+      (protocol == 0 || protocol == IPPROTO_TCP))
+    return sock_socket(domain, type, protocol);
+  return real.socket(domain, type, protocol);
+}
+
+#define WITH_SOCK(fd, call_ours, call_real)       \
+  do {                                            \
+    ensure();                                     \
+    struct shim_sock *s_;                         \
+    if (!fdt_maybe(fd) || !(s_ = fdt_get(fd)))    \
+      return call_real;                           \
+    struct shim_sock *s = s_;                     \
+    __typeof__(call_real) r_ = call_ours;         \
+    put_keep_errno(s);                            \
+    return r_;                                    \
+  } while (0)
+
+SHIM_API int bind(int fd, const struct sockaddr *a, socklen_t l)
+{
+  WITH_SOCK(fd, sock_bind(fd, s, a, l), real.bind(fd, a, l));
+}
+
+SHIM_API int listen(int fd, int backlog)
+{
+  WITH_SOCK(fd, sock_listen(fd, s, backlog), real.listen(fd, backlog));
+}
+
+SHIM_API int accept(int fd, struct sockaddr *a, socklen_t *l)
+{
+  WITH_SOCK(fd, sock_accept(fd, s, a, l, 0), real.accept(fd, a, l));
+}
+
+SHIM_API int accept4(int fd, struct sockaddr *a, socklen_t *l, int flags)
+{
+  WITH_SOCK(fd, sock_accept(fd, s, a, l, flags), real.accept4(fd, a, l, flags));
+}
+
+SHIM_API int connect(int fd, const struct sockaddr *a, socklen_t l)
+{
+  WITH_SOCK(fd, sock_connect(fd, s, a, l), real.connect(fd, a, l));
+}
+
+SHIM_API int shutdown(int fd, int how)
+{
+  WITH_SOCK(fd, sock_shutdown(fd, s, how), real.shutdown(fd, how));
+}
+
+SHIM_API int getsockname(int fd, struct sockaddr *a, socklen_t *l)
+{
+  WITH_SOCK(fd, sock_getname(s, 0, a, l), real.getsockname(fd, a, l));
+}
+
+SHIM_API int getpeername(int fd, struct sockaddr *a, socklen_t *l)
+{
+  WITH_SOCK(fd, sock_getname(s, 1, a, l), real.getpeername(fd, a, l));
+}
+
+SHIM_API int getsockopt(int fd, int level, int name, void *v, socklen_t *l)
+{
+  WITH_SOCK(fd, sock_getsockopt(fd, s, level, name, v, l), real.getsockopt(fd, level, name, v, l));
+}
+
+SHIM_API int setsockopt(int fd, int level, int name, const void *v, socklen_t l)
+{
+  WITH_SOCK(fd, sock_setsockopt(fd, s, level, name, v, l), real.setsockopt(fd, level, name, v, l));
+}
+
+/* ---- data ---------------------------------------------------------------------- */
+
+SHIM_API ssize_t read(int fd, void *buf, size_t n)
+{
+  struct iovec iov = { buf, n };
+  WITH_SOCK(fd, io_recv(fd, s, &iov, 1, 0), real.read(fd, buf, n));
+}
+
+SHIM_API ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+  if (n > buflen) {
+    static const char msg[] = "*** buffer overflow detected ***: terminated\n";
+    ssize_t w = syscall(SYS_write, 2, msg, sizeof(msg) - 1);
+    (void)w;
+    abort();
+  }
+  return read(fd, buf, n);
+}
+
+SHIM_API ssize_t write(int fd, const void *buf, size_t n)
+{
+  struct iovec iov = { (void *)buf, n };
+  WITH_SOCK(fd, io_send(fd, s, &iov, 1, 0), real.write(fd, buf, n));
+}
+
+SHIM_API ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+  if (cnt < 0 || cnt > IOV_MAX) {
+    errno = EINVAL;
+    return -1;
+  }
+  WITH_SOCK(fd, io_recv(fd, s, iov, cnt, 0), real.readv(fd, iov, cnt));
+}
+
+SHIM_API ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+  if (cnt < 0 || cnt > IOV_MAX) {
+    errno = EINVAL;
+    return -1;
+  }
+  WITH_SOCK(fd, io_send(fd, s, iov, cnt, 0), real.writev(fd, iov, cnt));
+}
+
+SHIM_API ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+  struct iovec iov = { buf, n };
+  WITH_SOCK(fd, io_recv(fd, s, &iov, 1, flags), real.recv(fd, buf, n, flags));
+}
+
+SHIM_API ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+  if (n > buflen) {
+    static const char msg[] = "*** buffer overflow detected ***: terminated\n";
+    ssize_t w = syscall(SYS_write, 2, msg, sizeof(msg) - 1);
+    (void)w;
+    abort();
+  }
+  return recv(fd, buf, n, flags);
+}
+
+SHIM_API ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+  struct iovec iov = { (void *)buf, n };
+  WITH_SOCK(fd, io_send(fd, s, &iov, 1, flags), real.send(fd, buf, n, flags));
+}
+
+static ssize_t recvfrom_ours(int fd, struct shim_sock *s, void *buf, size_t n, int flags,
+                             socklen_t *alen)
+{
+  struct iovec iov = { buf, n };
+  ssize_t r = io_recv(fd, s, &iov, 1, flags);
+  if (r >= 0 && alen)
+    *alen = 0;        /* a connected TCP socket reports no source address */
+  return r;
+}
+
+SHIM_API ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a, socklen_t *l)
+{
+  WITH_SOCK(fd, recvfrom_ours(fd, s, buf, n, flags, l), real.recvfrom(fd, buf, n, flags, a, l));
+}
+
+SHIM_API ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                                struct sockaddr *a, socklen_t *l)
+{
+  if (n > buflen) {
+    static const char msg[] = "*** buffer overflow detected ***: terminated\n";
+    ssize_t w = syscall(SYS_write, 2, msg, sizeof(msg) - 1);
+    (void)w;
+    abort();
+  }
+  return recvfrom(fd, buf, n, flags, a, l);
+}
+
+SHIM_API ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *a, socklen_t l)
+{
+  struct iovec iov = { (void *)buf, n };
+  /* the destination of a connected TCP socket is ignored, as Linux does */
+  WITH_SOCK(fd, io_send(fd, s, &iov, 1, flags), real.sendto(fd, buf, n, flags, a, l));
+}
+
+static ssize_t recvmsg_ours(int fd, struct shim_sock *s, struct msghdr *m, int flags)
+{
+  if (!m || m->msg_iovlen > IOV_MAX) {
+    errno = EINVAL;
+    return -1;
+  }
+  ssize_t r = io_recv(fd, s, m->msg_iov, (int)m->msg_iovlen, flags);
+  if (r >= 0) {
+    m->msg_namelen = 0;
+    m->msg_controllen = 0;
+    m->msg_flags = 0;
+  }
+  return r;
+}
+
+SHIM_API ssize_t recvmsg(int fd, struct msghdr *m, int flags)
+{
+  WITH_SOCK(fd, recvmsg_ours(fd, s, m, flags), real.recvmsg(fd, m, flags));
+}
+
+static ssize_t sendmsg_ours(int fd, struct shim_sock *s, const struct msghdr *m, int flags)
+{
+  if (!m || m->msg_iovlen > IOV_MAX) {
+    errno = EINVAL;
+    return -1;
+  }
+  return io_send(fd, s, m->msg_iov, (int)m->msg_iovlen, flags);
+}
+
+SHIM_API ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+  WITH_SOCK(fd, sendmsg_ours(fd, s, m, flags), real.sendmsg(fd, m, flags));
+}
+
+SHIM_API ssize_t sendfile(int out, int in, off_t *off, size_t count)
+{
+  WITH_SOCK(out, io_sendfile(out, s, in, off, count), real.sendfile(out, in, off, count));
+}
+
+SHIM_API ssize_t sendfile64(int out, int in, off_t *off, size_t count)
+{
+  WITH_SOCK(out, io_sendfile(out, s, in, off, count), real.sendfile64(out, in, off, count));
+}
+
+/* ---- fd lifetime ------------------------------------------------------------------ */
+
+SHIM_API int close(int fd)
+{
+  ensure();
+  if (ctl_is_internal_fd(fd))
+    return 0;     /* the shim's own fd: a program closing "everything" leaves it */
+  struct shim_sock *s = fdt_maybe(fd) ? fdt_take(fd) : NULL;
+  int r = real.close(fd);
+  if (s)
+    put_keep_errno(s);
+  return r;
+}
+
+static void copy_entry(int from, int to)
+{
+  struct shim_sock *s = fdt_get(from);
+  if (s) {
+    fdt_set(to, s);
+    fdt_put(s);
+  }
+}
+
+SHIM_API int dup(int fd)
+{
+  ensure();
+  int r = real.dup(fd);
+  if (r >= 0 && fdt_maybe(fd)) {
+    int e = errno;
+    copy_entry(fd, r);
+    errno = e;
+  }
+  return r;
+}
+
+static int dup23(int oldfd, int newfd, int flags, int three)
+{
+  ensure();
+  if (oldfd == newfd)
+    return three ? (errno = EINVAL, -1) : real.dup2(oldfd, newfd);
+  ctl_protect_fd(newfd);
+  struct shim_sock *gone = fdt_maybe(newfd) ? fdt_take(newfd) : NULL;
+  int r = three ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
+  int e = errno;
+  if (r < 0) {
+    if (gone) {
+      fdt_set(newfd, gone);
+      fdt_put(gone);
+    }
+  } else {
+    if (gone)
+      fdt_put(gone);
+    if (fdt_maybe(oldfd))
+      copy_entry(oldfd, newfd);
+  }
+  errno = e;
+  return r;
+}
+
+SHIM_API int dup2(int oldfd, int newfd) { return dup23(oldfd, newfd, 0, 0); }
+SHIM_API int dup3(int oldfd, int newfd, int flags) { return dup23(oldfd, newfd, flags, 1); }
+
+static int fcntl_common(int (*fn)(int, int, ...), int fd, int cmd, void *arg)
+{
+  ensure();
+  int r = fn(fd, cmd, arg);
+  if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && fdt_maybe(fd)) {
+    int e = errno;
+    copy_entry(fd, r);
+    errno = e;
+  }
+  return r;
+}
+
+SHIM_API int fcntl(int fd, int cmd, ...)
+{
+  va_list ap;
+  va_start(ap, cmd);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  ensure();
+  return fcntl_common(real.fcntl, fd, cmd, arg);
+}
+
+SHIM_API int fcntl64(int fd, int cmd, ...)
+{
+  va_list ap;
+  va_start(ap, cmd);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  ensure();
+  return fcntl_common(real.fcntl64 ? real.fcntl64 : real.fcntl, fd, cmd, arg);
+}
+
+SHIM_API int ioctl(int fd, unsigned long req, ...)
+{
+  va_list ap;
+  va_start(ap, req);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  WITH_SOCK(fd, sock_ioctl(fd, s, req, arg), real.ioctl(fd, req, arg));
+}
+
+static int real_close_range(unsigned lo, unsigned hi, int flags)
+{
+  return real.close_range ? real.close_range(lo, hi, flags)
+                          : (int)syscall(SYS_close_range, lo, hi, flags);
+}
+
+static int do_close_range(unsigned first, unsigned last, int flags)
+{
+  if (flags & CLOSE_RANGE_CLOEXEC)
+    return real_close_range(first, last, flags);
+  if (first > last) {
+    errno = EINVAL;
+    return -1;
+  }
+  /* close everything in [first, last] except the shim's own fds */
+  int internal[64];
+  int n = ctl_internal_list(internal, 64);
+  unsigned lo = first;
+  int r = 0;
+  for (int i = 0; i <= n; i++) {
+    unsigned hi;
+    if (i < n) {
+      unsigned fd = (unsigned)internal[i];
+      if (fd < lo || fd > last)
+        continue;
+      if (fd == lo) {
+        lo = fd + 1;
+        continue;
+      }
+      hi = fd - 1;
+    } else {
+      hi = last;
+    }
+    if (lo > hi || lo > last)
+      break;
+    fdt_clear_range(lo, hi);
+    if (real_close_range(lo, hi, flags) < 0)
+      r = -1;
+    if (i < n)
+      lo = (unsigned)internal[i] + 1;
+    else
+      break;
+  }
+  return r;
+}
+
+SHIM_API int close_range(unsigned int first, unsigned int last, int flags)
+{
+  ensure();
+  return do_close_range(first, last, flags);
+}
+
+SHIM_API void closefrom(int lowfd)
+{
+  ensure();
+  if (lowfd < 0)
+    lowfd = 0;
+  int e = errno;
+  do_close_range((unsigned)lowfd, ~0u, 0);
+  errno = e;
+}

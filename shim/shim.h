@@ -1,0 +1,161 @@
+/*
+ * shim/shim.h — internals of libenoshim.so.
+ *
+ * The shim owns a socket when the program created it with socket(AF_INET or
+ * AF_INET6, SOCK_STREAM, 0 or IPPROTO_TCP) (or accepted it from such a
+ * listener).  The program's fd is then one end of a socketpair whose other end
+ * tund holds; data moves through the rings in shared memory (enoshim/shm.h).
+ * Every other fd goes to libc untouched, errno preserved.
+ */
+#ifndef SHIM_H
+#define SHIM_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <poll.h>
+
+#include "enoshim/shm.h"
+#include "enoshim/ipc.h"
+
+#define SHIM_API __attribute__((visibility("default")))
+
+/* ---- the real functions (sys.c), resolved once with dlsym(RTLD_NEXT) ------ */
+#define SHIM_SYSCALLS(X) \
+  X(int, socket, (int, int, int)) \
+  X(int, bind, (int, const struct sockaddr *, socklen_t)) \
+  X(int, listen, (int, int)) \
+  X(int, accept, (int, struct sockaddr *, socklen_t *)) \
+  X(int, accept4, (int, struct sockaddr *, socklen_t *, int)) \
+  X(int, connect, (int, const struct sockaddr *, socklen_t)) \
+  X(ssize_t, read, (int, void *, size_t)) \
+  X(ssize_t, write, (int, const void *, size_t)) \
+  X(ssize_t, readv, (int, const struct iovec *, int)) \
+  X(ssize_t, writev, (int, const struct iovec *, int)) \
+  X(ssize_t, recv, (int, void *, size_t, int)) \
+  X(ssize_t, send, (int, const void *, size_t, int)) \
+  X(ssize_t, recvfrom, (int, void *, size_t, int, struct sockaddr *, socklen_t *)) \
+  X(ssize_t, sendto, (int, const void *, size_t, int, const struct sockaddr *, socklen_t)) \
+  X(ssize_t, recvmsg, (int, struct msghdr *, int)) \
+  X(ssize_t, sendmsg, (int, const struct msghdr *, int)) \
+  X(ssize_t, sendfile, (int, int, off_t *, size_t)) \
+  X(ssize_t, sendfile64, (int, int, off_t *, size_t)) \
+  X(int, shutdown, (int, int)) \
+  X(int, close, (int)) \
+  X(int, dup, (int)) \
+  X(int, dup2, (int, int)) \
+  X(int, dup3, (int, int, int)) \
+  X(int, fcntl, (int, int, ...)) \
+  X(int, fcntl64, (int, int, ...)) \
+  X(int, ioctl, (int, unsigned long, ...)) \
+  X(int, getsockname, (int, struct sockaddr *, socklen_t *)) \
+  X(int, getpeername, (int, struct sockaddr *, socklen_t *)) \
+  X(int, getsockopt, (int, int, int, void *, socklen_t *)) \
+  X(int, setsockopt, (int, int, int, const void *, socklen_t)) \
+  X(int, close_range, (unsigned int, unsigned int, int)) \
+  X(void, closefrom, (int)) \
+  X(ssize_t, __read_chk, (int, void *, size_t, size_t)) \
+  X(ssize_t, __recv_chk, (int, void *, size_t, size_t, int)) \
+  X(ssize_t, __recvfrom_chk, (int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *))
+
+struct shim_real {
+#define X(ret, name, args) ret (*name) args;
+  SHIM_SYSCALLS(X)
+#undef X
+};
+extern struct shim_real real;
+void shim_resolve(void);
+
+/* ---- one socket the shim owns ----------------------------------------------- */
+enum { SK_STREAM = 1, SK_LISTENER = 2 };
+
+struct shim_sock {
+  _Atomic int refs;          /* fd-table entries + calls in progress */
+  uint64_t id;
+  int kind;                  /* SK_STREAM (also before connect) or SK_LISTENER */
+  int domain;
+  struct enoshm *shm;
+  size_t shm_len;
+  uint8_t *rx_base, *tx_base;
+  uint32_t rx_size, tx_size;
+
+  /* settings the program made, kept to answer getsockopt and to carry over
+   * to a kernel socket if the connection goes direct */
+  int reuseaddr, reuseport, keepalive, nodelay, v6only, cork;
+  int keep_idle, keep_intvl, keep_cnt;
+  int rcvbuf, sndbuf;
+  int tos, tclass;
+  int linger_on, linger_sec;
+  int bound;
+  int kfd;                   /* kernel socket bound for this socket (bind/listen), or -1 */
+  int connect_started;
+  int shut_rd;
+  int shut_wr;
+  int err_reported;          /* SO_ERROR / a read already returned st.error */
+  pthread_mutex_t lock;      /* per-process: serialises option changes */
+};
+
+/* ---- fd table (fdtable.c) ---------------------------------------------------- */
+struct shim_sock *fdt_get(int fd);                 /* +1 ref, or NULL */
+void fdt_put(struct shim_sock *s);                 /* -1 ref, frees at 0 */
+void fdt_set(int fd, struct shim_sock *s);         /* takes a ref */
+struct shim_sock *fdt_take(int fd);                /* removes; caller owns that ref */
+int  fdt_maybe(int fd);                            /* cheap: could fd be ours? */
+void fdt_clear_range(unsigned first, unsigned last);
+
+/* ---- control connection (ctl.c) ----------------------------------------------- */
+extern int shim_ctl_fd;
+extern uint32_t shim_tund_pid;
+extern struct enoipc_hello_ok shim_hello;
+int  ctl_ensure(void);                              /* 0 or -errno */
+/* Send a request, wait for its RESULT.  Returns 0 and fills *err (the
+ * program's errno, 0 ok) and data/fds, or -errno if tund is unreachable. */
+int  ctl_call(uint16_t type, uint64_t sock, const void *p1, size_t n1, const void *p2, size_t n2,
+              const int *fds, int nfds, int *err, void *data, size_t *datalen,
+              int *rfds, int *nrfds, uint64_t *rsock);
+void ctl_kick(uint64_t sock, int rearm);
+int  ctl_is_internal_fd(int fd);
+int  ctl_internal_list(int *out, int max);
+void ctl_atfork_child(void);
+void ctl_protect_fd(int fd);                        /* move out of the way of dup2(x, fd) */
+
+/* ---- sockets (sock.c, io.c) ------------------------------------------------------ */
+struct shim_sock *sock_from_shm(uint64_t id, int memfd, size_t shm_size, int kind, int domain, int *err);
+void sock_free(struct shim_sock *s);
+int  sock_socket(int domain, int type, int protocol);
+int  sock_bind(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t len);
+int  sock_listen(int fd, struct shim_sock *s, int backlog);
+int  sock_accept(int fd, struct shim_sock *s, struct sockaddr *a, socklen_t *len, int flags);
+int  sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t len);
+int  sock_shutdown(int fd, struct shim_sock *s, int how);
+int  sock_getsockopt(int fd, struct shim_sock *s, int level, int name, void *val, socklen_t *len);
+int  sock_setsockopt(int fd, struct shim_sock *s, int level, int name, const void *val, socklen_t len);
+int  sock_getname(struct shim_sock *s, int peer, struct sockaddr *a, socklen_t *len);
+int  sock_ioctl(int fd, struct shim_sock *s, unsigned long req, void *arg);
+void sock_attach_inherited(void);
+
+ssize_t io_recv(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt, int flags);
+ssize_t io_send(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt, int flags);
+ssize_t io_sendfile(int fd, struct shim_sock *s, int in_fd, off_t *off, size_t count);
+
+/* glibc's fortify entry points (declared only under _FORTIFY_SOURCE) */
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                       struct sockaddr *a, socklen_t *l);
+
+/* ---- misc (shim.c) ---------------------------------------------------------------- */
+extern int shim_debug;
+extern int shim_fallback_plain;
+void shim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void shim_init(void);
+int  shim_addr_is_direct(const struct sockaddr *a, socklen_t len);
+void shim_raise_sigpipe(void);
+
+#endif
