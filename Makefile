@@ -9,6 +9,12 @@
 # Outputs: build/tund, build/libenoshim.so, build/enorun, build/tests/...
 
 CC        ?= gcc
+V         ?= 0
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
 SAN       ?= 0
 ifeq ($(SAN),1)
 BUILD     ?= build/san
@@ -75,40 +81,47 @@ $(LWIP)/src/core/tcp_in.c:
 
 $(OBJ)/lwip/%.o: $(LWIP)/src/%.c stack/lwip/lwipopts.h stack/lwip/enoshim_lwip_hooks.h | $(LWIP)/src/core/tcp_in.c
 	@mkdir -p $(dir $@)
-	$(CC) $(LWIP_CPPFLAGS) $(LWIP_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(LWIP_CPPFLAGS) $(LWIP_CFLAGS) -c $< -o $@
 
 $(OBJ)/liblwip.a: $(LWIP_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(OBJ)/stack/lwip_glue.o: stack/lwip_glue.c | $(LWIP)/src/core/tcp_in.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(LWIP_CPPFLAGS) $(CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(LWIP_CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(OBJ)/tund/%.o: tund/%.c | $(LWIP)/src/core/tcp_in.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(LWIP_CPPFLAGS) $(CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(LWIP_CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(OBJ)/libstack.a: $(STACK_OBJS) $(COMMON_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/tund: $(TUND_OBJS) $(GLUE_OBJS) $(OBJ)/libstack.a $(OBJ)/liblwip.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS) -lcap
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS) -lcap
 
 $(BUILD)/enoctl: $(BUILD)/tund
 	ln -sf tund $@
 
 $(OBJ)/shim-pic/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -fvisibility=hidden -DENOSHIM_SHIM -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -U_FORTIFY_SOURCE -fvisibility=hidden -DENOSHIM_SHIM -c $< -o $@
 
 $(BUILD)/libenoshim.so: $(SHIM_OBJS) shim/exports.map
-	$(CC) -shared $(LDFLAGS) -Wl,--version-script=shim/exports.map -o $@ $(SHIM_OBJS) -ldl
+	@echo "  LD      $@"
+	$(Q)$(CC) -shared $(LDFLAGS) -Wl,--version-script=shim/exports.map -o $@ $(SHIM_OBJS) -ldl
 
 $(BUILD)/enorun: scripts/enorun
 	@mkdir -p $(dir $@)
@@ -116,15 +129,18 @@ $(BUILD)/enorun: scripts/enorun
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(OBJ)/libstack.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(OBJ)/libstack.a $(LDFLAGS) -lcriterion $(CRYPTO_LIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(OBJ)/libstack.a $(LDFLAGS) -lcriterion $(CRYPTO_LIBS)
 
 $(BUILD)/tests/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(LDFLAGS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(LDFLAGS)
 
 $(BUILD)/examples/%: examples/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(LDFLAGS) -lsodium
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(LDFLAGS) -lsodium
 
 # ---- tests -------------------------------------------------------------------
 unit: all

@@ -180,7 +180,7 @@ int tc_init_parser_feed(struct tc_init_parser *p, const uint8_t *in, size_t len,
 				size_t min = p->which == 1 ? TC_INIT1_MIN_HDR + 2 + TC_NONCE_LEN + pl
 				                           : TC_INIT2_MIN_HDR + TC_NONCE_LEN + pl;
 				p->msg_len = rd_be32(p->buf + 4);
-				if (p->msg_len < min) {
+				if (p->msg_len < min || (p->max_len && p->msg_len > p->max_len)) {
 					ret = TC_ERR_LENGTH;
 					goto out;
 				}
@@ -804,6 +804,7 @@ int tc_session_new(const struct tc_config *cfg, tc_session **out)
 		crypto_auth_hmacsha256_update(&s->sec->prk, s->own, s->own_len);
 		s->tx_off = s->own_len;   /* SPEC-NOTES: offsets count Init1/Init2 */
 		tc_init_parser_start(&s->parser, 2, s->tep);
+		s->parser.max_len = cfg->init_max;
 		s->state = TC_INIT1_SENT;
 	} else {
 		if (cfg->nonce) {   /* test hook: fixed N_B */
@@ -811,6 +812,7 @@ int tc_session_new(const struct tc_config *cfg, tc_session **out)
 			s->fixed_nb_set = 1;
 		}
 		tc_init_parser_start(&s->parser, 1, s->tep);
+		s->parser.max_len = cfg->init_max;
 		s->state = TC_INIT1_PENDING;
 	}
 	*out = s;

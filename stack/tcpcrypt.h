@@ -122,6 +122,7 @@ struct tc_init_parser {
 	uint8_t which;          /* 1 or 2 */
 	uint8_t tep;
 	uint8_t fixed_reported;
+	uint32_t max_len;       /* 0: any message_len (§4.1); else a local limit */
 	uint32_t have;          /* bytes of the message consumed */
 	uint32_t msg_len;       /* message_len, valid once have >= 8 */
 	uint32_t fixed_len;     /* 0 until known */
@@ -220,6 +221,11 @@ struct tc_config {
 	const uint8_t *peer;             /* cache key (peer address bytes) */
 	size_t peer_len;
 	uint64_t cache_expiry;           /* expiry of the produced entry */
+	/* Largest message_len accepted for the peer's Init (TC_ERR_LENGTH
+	 * beyond).  0 = no limit: §4.1 requires accepting any amount of
+	 * ignored bytes, and they cost no memory here (streamed into the
+	 * PRK); a daemon may still cap it, with a handshake timeout. */
+	uint32_t init_max;
 };
 
 /* Default lists: ACONF = { AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305 };

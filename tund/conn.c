@@ -38,6 +38,7 @@
 #include "lwip/sys.h"
 #include "tund.h"
 #include "conn.h"
+#include "lwip_glue.h"
 
 static struct conn *all_conns;
 static size_t n_conns;
@@ -1492,8 +1493,19 @@ static void conn_tick(void *arg)
   sys_timeout(200, conn_tick, NULL);
 }
 
+/* An ICMP error ended a connection attempt (stack/lwip_glue.c). */
+static void on_unreachable(struct tcp_pcb *pcb, int err)
+{
+  struct conn *c = pcb->callback_arg;
+  if (!c || c->dead || c->pcb != pcb)
+    return;
+  c->connect_errno = err;
+  conn_abort(c, err);
+}
+
 void conn_module_init(void)
 {
+  glue_on_unreachable = on_unreachable;
   crypt_module_init();
   sys_timeout(200, conn_tick, NULL);
 }

@@ -21,6 +21,7 @@
 struct tcp_pcb;
 struct tcp_hdr;
 struct pbuf;
+struct netif;
 
 u32_t enoshim_hook_tcp_isn(const ip_addr_t *local_ip, u16_t local_port,
                            const ip_addr_t *remote_ip, u16_t remote_port);
@@ -30,6 +31,14 @@ err_t enoshim_hook_tcp_inpkt(struct tcp_pcb *pcb, struct tcp_hdr *hdr,
 u8_t enoshim_hook_tcp_optlen(const struct tcp_pcb *pcb, u8_t internal_len);
 u32_t *enoshim_hook_tcp_addopts(struct pbuf *p, struct tcp_hdr *hdr,
                                 const struct tcp_pcb *pcb, u32_t *opts);
+
+int enoshim_hook_ip4_input(struct pbuf *p, struct netif *inp);
+int enoshim_hook_ip6_input(struct pbuf *p, struct netif *inp);
+
+/* ICMP "destination unreachable" for a connection attempt (lwIP ignores them):
+ * fail the attempt at once, as Linux does (see lwip_glue.c). */
+#define LWIP_HOOK_IP4_INPUT(p, inp) enoshim_hook_ip4_input((p), (inp))
+#define LWIP_HOOK_IP6_INPUT(p, inp) enoshim_hook_ip6_input((p), (inp))
 
 #define LWIP_HOOK_TCP_ISN(lip, lport, rip, rport) \
   enoshim_hook_tcp_isn((lip), (lport), (rip), (rport))

@@ -1,0 +1,114 @@
+# tests/integ/lib.sh — shared helpers for integration tests (sourced).
+#
+# Topology "two hosts in one namespace" (DESIGN.md):
+#
+#     program A --enorun--> tund A  [lwIP 10.201.0.2 | fd00:201::2]
+#                              | tun-a  (kernel side 10.201.0.1 | fd00:201::1)
+#                         netns $NS: kernel routing, ip_forward=1
+#                              | tun-b  (kernel side 10.202.0.1 | fd00:202::1)
+#     program B --enorun--> tund B  [lwIP 10.202.0.2 | fd00:202::2]
+#
+# A plain (kernel) program in $NS is the legacy peer.  Everything lives in a
+# namespace made here and removed by the EXIT trap; no packet leaves it.
+#
+# Usage:   . tests/integ/lib.sh; topo_up [tund options...]; run_a CMD...; run_b CMD...
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD=$TOP/$BUILD;; esac
+NS=enoshim-t$$
+WORK=$(mktemp -d /tmp/enoshim-test.XXXXXX)
+A_SOCK=$WORK/a.sock
+B_SOCK=$WORK/b.sock
+A4=10.201.0.2; B4=10.202.0.2; HA4=10.201.0.1; HB4=10.202.0.1
+A6=fd00:201::2; B6=fd00:202::2; HA6=fd00:201::1; HB6=fd00:202::1
+TUND_PIDS=()
+_cleanups=()
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "  $*"; }
+on_exit() { _cleanups+=("$1"); }
+
+_teardown() {
+  local rc=$?
+  for c in "${_cleanups[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
+  for p in "${TUND_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${TUND_PIDS[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+  # anything still running in the namespace
+  for p in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+  ip netns del "$NS" 2>/dev/null || true
+  if [ $rc -ne 0 ] && [ -z "${KEEP_WORK:-}" ]; then
+    for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "---- $f"; tail -n 30 "$f"; }; done >&2
+  fi
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
+  exit $rc
+}
+trap _teardown EXIT
+
+in_ns() { ip netns exec "$NS" "$@"; }
+
+# start_tund NAME SOCK TUN HOST4 LWIP4 HOST6 LWIP6 [extra tund args...]
+start_tund() {
+  local name=$1 sock=$2 tun=$3 h4=$4 l4=$5 h6=$6 l6=$7; shift 7
+  local tund=$BUILD/tund
+  in_ns $TUND_WRAP "$tund" --socket="$sock" --tun="$tun" --host_ipv4="$h4/24" --lwip_ipv4="$l4" \
+    --host_ipv6="$h6/64" --lwip_ipv6="$l6" "$@" >"$WORK/tund-$name.log" 2>&1 &
+  TUND_PIDS+=($!)
+  for _ in $(seq 1 200); do
+    grep -q "ready:" "$WORK/tund-$name.log" 2>/dev/null && return 0
+    kill -0 $! 2>/dev/null || break
+    sleep 0.02
+  done
+  cat "$WORK/tund-$name.log" >&2
+  fail "tund $name did not start"
+}
+TUND_WRAP=${TUND_WRAP:-}
+
+# topo_up [common tund args...]; per-host extras in TUND_A_ARGS / TUND_B_ARGS
+topo_up() {
+  ip netns add "$NS" || fail "cannot create namespace (need root)"
+  in_ns ip link set lo up
+  in_ns sysctl -qw net.ipv4.ip_forward=1
+  in_ns sysctl -qw net.ipv6.conf.all.forwarding=1
+  # shellcheck disable=SC2086
+  start_tund a "$A_SOCK" tun-a $HA4 $A4 $HA6 $A6 "$@" ${TUND_A_ARGS:-}
+  # shellcheck disable=SC2086
+  start_tund b "$B_SOCK" tun-b $HB4 $B4 $HB6 $B6 "$@" ${TUND_B_ARGS:-}
+}
+
+ENORUN=$BUILD/enorun
+run_a() { in_ns "$ENORUN" --socket "$A_SOCK" -- "$@"; }
+run_b() { in_ns "$ENORUN" --socket "$B_SOCK" -- "$@"; }
+enoctl_a() { "$BUILD/enoctl" --socket "$A_SOCK" "$@"; }
+enoctl_b() { "$BUILD/enoctl" --socket "$B_SOCK" "$@"; }
+
+# wait_port PORT [HOST]: until something listens on HOST:PORT inside $NS
+wait_port() {
+  local port=$1 host=${2:-127.0.0.1}
+  for _ in $(seq 1 250); do
+    in_ns bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null && return 0
+    sleep 0.02
+  done
+  fail "nothing listening on $host:$port"
+}
+
+# wait_gone PID [seconds]
+wait_gone() {
+  local p=$1 t=${2:-10}
+  for _ in $(seq 1 $((t * 20))); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.05; done
+  return 1
+}
+
+# status_count SOCK: connections tund still tracks
+status_count() { "$BUILD/enoctl" --socket "$1" status | tail -n +2 | wc -l; }
+
+# capture IFACE FILE: tcpdump inside $NS until the test ends
+capture() {
+  in_ns tcpdump -i "$1" -U -s 0 -w "$2" "${@:3}" >/dev/null 2>&1 &
+  local p=$!
+  on_exit "kill $p; sleep 0.2"
+  sleep 0.3
+}
