@@ -40,7 +40,7 @@ enum enoipc_type {
   ENOIPC_GETOPT,         /* p: opt (len = max)       r: RESULT + value */
   ENOIPC_SHUTDOWN,       /* p: i32 how               r: RESULT */
   ENOIPC_ATTACH,         /* p: none, fd [pair end]   r: RESULT + attach_ok, fd [memfd] */
-  ENOIPC_KICK,           /* p: none                  no reply */
+  ENOIPC_KICK,           /* p: u32 what (below)      no reply */
   ENOIPC_STATUS,         /* p: none                  r: STATUS_ENTRY..., RESULT */
   ENOIPC_COMMAND,        /* p: command               r: RESULT + text */
   /* replies, tund -> program */
@@ -122,6 +122,12 @@ struct enoipc_attach_ok {
 enum enoipc_kind {
   ENOIPC_KIND_STREAM = 1,
   ENOIPC_KIND_LISTENER = 2,
+};
+
+/* ENOIPC_KICK payload */
+enum {
+  ENOIPC_KICK_WAKE = 1,   /* look at the rings (the wake-up byte could not be written) */
+  ENOIPC_KICK_REARM = 2,  /* the program set rx_tok back to 1 and needs the token */
 };
 
 struct enoipc_command {
