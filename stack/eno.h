@@ -344,7 +344,14 @@ enum eno_action eno_conn_input(struct eno_conn *c, unsigned tcp_flags,
 /* ENO bytes for a segment about to be sent with these flags: the cached
  * SYN-form for SYN and SYN-ACK segments, 45 02 for non-SYN segments while
  * §4.6 requires it, nothing once disabled.  The caller pads to 4 bytes with
- * NOPs outside the option.  _len gives the length without writing. */
+ * NOPs outside the option.  _len gives the length without writing.
+ *
+ * The non-SYN answer changes when a segment is received (the peer's first
+ * non-SYN segment, or ENO being disabled).  lwIP 2.1.3 sizes a segment's
+ * options when it is queued and fills them when it is (re)transmitted, so the
+ * glue must latch the length per connection while segments sized with it are
+ * queued (sending 45 02 longer than required is harmless: its contents are
+ * ignored, §4.1), and only ever call eno_conn_sent() with what it sent. */
 size_t eno_conn_output_len(const struct eno_conn *c, unsigned tcp_flags);
 size_t eno_conn_output(const struct eno_conn *c, unsigned tcp_flags,
                        uint8_t out[static ENO_SYN_OPT_MAX]);
