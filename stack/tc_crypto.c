@@ -520,6 +520,19 @@ int tc_aead_seal(tc_aead *a, const uint8_t nonce[static TC_AEAD_NONCE_LEN],
 		return TC_ERR_ARG;
 	if ((ret = tc_aead_start(a, nonce, ad, ad_len)) != 0)
 		return ret;
+	if (a->id == 0x0010 && n > 1) {
+		/* Measured (aead_bench): OpenSSL 3.0's ChaCha20-Poly1305 loses
+		 * ~25% per extra Update call on 16 KiB messages, AES-GCM does
+		 * not.  So gather the pieces into the output (a copy that stays
+		 * in cache) and encrypt in place with one call. */
+		for (i = 0; i < n; i++) {
+			memmove(out + off, pt[i].p, pt[i].len);
+			off += pt[i].len;
+		}
+		if ((ret = tc_evp_update(a->ctx, out, out, off)) != 0)
+			return ret;
+		n = 0;
+	}
 	for (i = 0; i < n; i++) {
 		if ((ret = tc_evp_update(a->ctx, out + off, pt[i].p, pt[i].len)) != 0)
 			return ret;

@@ -428,6 +428,31 @@ Test(init, malformed_table)
 	}
 }
 
+/* The optional local limit on message_len (tc_config.init_max). */
+Test(init, local_length_limit)
+{
+	struct tc_config cb = cfg_base(TC_ROLE_B, 0x23);
+	tc_session *b;
+	uint8_t buf[1024];
+	tc_kex *k;
+	size_t len = make_init1(buf, 0x23, &k), used;
+	tc_kex_free(k);
+	cb.init_max = (uint32_t)len;
+	cr_assert_eq(tc_session_new(&cb, &b), 0);
+	cr_assert_eq(tc_session_handshake_in(b, buf, len, &used), 0, "exactly at the limit");
+	tc_session_free(b);
+	buf[7]++;   /* one ignored byte */
+	buf[len] = 0;
+	cr_assert_eq(tc_session_new(&cb, &b), 0);
+	cr_assert_eq(tc_session_handshake_in(b, buf, len + 1, &used), TC_ERR_LENGTH);
+	cr_assert_eq(used, 8);
+	tc_session_free(b);
+	cb.init_max = 0;
+	cr_assert_eq(tc_session_new(&cb, &b), 0);
+	cr_assert_eq(tc_session_handshake_in(b, buf, len + 1, &used), 0, "no limit by default");
+	tc_session_free(b);
+}
+
 /* A session fed a malformed Init aborts and stays failed. */
 Test(init, session_rejects_and_fails)
 {
