@@ -28,6 +28,7 @@
 #include "shim.h"
 
 int shim_move_high(int fd);
+static int shim_env_warned;
 int shim_internal_fd(int fd);
 void shim_internal_close(int fd);
 
@@ -369,6 +370,36 @@ int shim_addr_is_direct(const struct sockaddr *a, socklen_t len)
 
 /* ---- socket() --------------------------------------------------------------------- */
 
+static int forward_setopt(struct shim_sock *s, int level, int name, const void *val, socklen_t len);
+
+/* enorun's per-program ENO settings (ENOSHIM_ENO_*), applied to every new
+ * socket as if the program had called setsockopt() itself. */
+static void apply_env_overrides(struct shim_sock *s)
+{
+  const char *e = getenv("ENOSHIM_ENO_ENABLED");
+  if (e && *e) {
+    int v = atoi(e);
+    forward_setopt(s, IPPROTO_TCP, TCP_ENO_ENABLED, &v, sizeof(v));
+  }
+  e = getenv("ENOSHIM_ENO_MANDATORY");
+  if (e && *e) {
+    int v = atoi(e) != 0;
+    forward_setopt(s, IPPROTO_TCP, TCP_ENO_TEP_MANDATORY, &v, sizeof(v));
+  }
+  e = getenv("ENOSHIM_ENO_TEPS");
+  if (e && *e) {
+    uint8_t teps[32];
+    size_t n = 0;
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", e);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ", ", &save); tok && n < sizeof(teps); tok = strtok_r(NULL, ", ", &save))
+      teps[n++] = (uint8_t)strtoul(tok, NULL, 16);
+    if (forward_setopt(s, IPPROTO_TCP, TCP_ENO_TEPS, teps, (socklen_t)n) && !shim_env_warned++)
+      shim_log("ENOSHIM_ENO_TEPS=%s refused by tund (%s)", e, strerror(errno));
+  }
+}
+
 int sock_socket(int domain, int type, int protocol)
 {
   int fds[2], nfds = 0, err = 0;
@@ -414,6 +445,7 @@ int sock_socket(int domain, int type, int protocol)
   if (type & SOCK_NONBLOCK)
     real.fcntl(fd, F_SETFL, real.fcntl(fd, F_GETFL) | O_NONBLOCK);
   fdt_set(fd, s);
+  apply_env_overrides(s);
   if (shim_debug)
     shim_log("socket fd %d = tund socket %llu", fd, (unsigned long long)id);
   return fd;

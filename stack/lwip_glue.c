@@ -21,12 +21,14 @@
 #include "lwip_glue.h"
 
 static uint8_t isn_key[crypto_shorthash_KEYBYTES];
+static u8_t eno_ext_id;
 
 int glue_init(void)
 {
   if (sodium_init() < 0)
     return -1;
   randombytes_buf(isn_key, sizeof(isn_key));
+  eno_ext_id = tcp_ext_arg_alloc_id();
   return 0;
 }
 
@@ -78,24 +80,223 @@ u32_t enoshim_hook_tcp_isn(const ip_addr_t *local_ip, u16_t local_port,
   return m + f;
 }
 
-err_t enoshim_hook_tcp_inpkt(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optlen,
-                             u16_t opt1len, u8_t *opt2, struct pbuf *p)
+/* ---- ENO through the TCP hooks ----------------------------------------------- */
+
+const struct glue_eno_ops *glue_eno_ops;
+
+/* The listener's hook stashes the SYN's options for the passive_open
+ * callback, which runs later in the same tcp_input() call. */
+static struct {
+  u8_t opts[40];
+  u16_t len;
+  u8_t valid;
+  u8_t had_data;
+} pending_syn;
+
+static void glue_pcb_free(u8_t id, void *data)
 {
-  (void)pcb; (void)hdr; (void)optlen; (void)opt1len; (void)opt2; (void)p;
+  struct glue_pcb *g = data;
+  (void)id;
+  if (!g)
+    return;
+  if (g->ctx && glue_eno_ops && glue_eno_ops->ctx_free)
+    glue_eno_ops->ctx_free(g->ctx);
+  free(g);
+}
+
+struct glue_listen {
+  void *arg;
+};
+
+static void glue_listen_free(u8_t id, void *data)
+{
+  (void)id;
+  free(data);
+}
+
+static err_t glue_passive_open(u8_t id, struct tcp_pcb_listen *lpcb, struct tcp_pcb *npcb);
+
+static const struct tcp_ext_arg_callbacks eno_conn_cbs = { glue_pcb_free, NULL };
+static const struct tcp_ext_arg_callbacks eno_listen_cbs = { glue_listen_free, glue_passive_open };
+
+struct glue_pcb *glue_eno(const struct tcp_pcb *pcb)
+{
+  if (!pcb || pcb->state == LISTEN || pcb->ext_args[eno_ext_id].callbacks != &eno_conn_cbs)
+    return NULL;
+  return pcb->ext_args[eno_ext_id].data;
+}
+
+/* bytes reserved for an ENO option of n bytes: lwIP writes options in words */
+static u8_t pad4(size_t n)
+{
+  return (u8_t)((n + 3u) & ~3u);
+}
+
+int glue_eno_connect(struct tcp_pcb *pcb, const struct eno_config *cfg, void *ctx,
+                     int drop_syn_after)
+{
+  struct glue_pcb *g = calloc(1, sizeof(*g));
+  if (!g)
+    return -1;
+  g->cfg = *cfg;
+  g->cfg.ops_ctx = ctx;
+  g->ctx = ctx;
+  g->drop_syn_after = (uint8_t)drop_syn_after;
+  g->last = eno_conn_init_active(&g->eno, &g->cfg);
+  g->nonsyn_len = eno_conn_nonsyn_required(&g->eno) ? pad4(ENO_NONSYN_OPT_LEN) : 0;
+  tcp_ext_arg_set_callbacks(pcb, eno_ext_id, &eno_conn_cbs);
+  tcp_ext_arg_set(pcb, eno_ext_id, g);
+  return 0;
+}
+
+int glue_eno_listen(struct tcp_pcb *lpcb, void *listener_arg)
+{
+  struct glue_listen *l = calloc(1, sizeof(*l));
+  if (!l)
+    return -1;
+  l->arg = listener_arg;
+  tcp_ext_arg_set_callbacks(lpcb, eno_ext_id, &eno_listen_cbs);
+  tcp_ext_arg_set(lpcb, eno_ext_id, l);
+  return 0;
+}
+
+/* §4.6 passive opener: the SYN's ENO option decides what our SYN-ACK says.
+ * Runs inside tcp_listen_input(), before the SYN-ACK is queued. */
+static err_t glue_passive_open(u8_t id, struct tcp_pcb_listen *lpcb, struct tcp_pcb *npcb)
+{
+  struct glue_listen *l = lpcb->ext_args[id].data;
+  struct glue_pcb *g;
+  if (!l || !glue_eno_ops || !glue_eno_ops->passive_config)
+    return ERR_OK;
+  g = calloc(1, sizeof(*g));
+  if (!g)
+    return ERR_MEM;           /* lwIP drops the SYN; the peer retransmits */
+  eno_config_init(&g->cfg);
+  glue_eno_ops->passive_config(l->arg, npcb, &g->cfg, &g->ctx);
+  g->cfg.ops_ctx = g->ctx;
+  g->last = eno_conn_init_passive(&g->eno, &g->cfg, pending_syn.valid ? pending_syn.opts : NULL,
+                                  pending_syn.valid ? pending_syn.len : 0);
+  g->syn_had_data = pending_syn.had_data;
+  g->nonsyn_len = eno_conn_nonsyn_required(&g->eno) ? pad4(ENO_NONSYN_OPT_LEN) : 0;
+  pending_syn.valid = 0;
+  tcp_ext_arg_set_callbacks(npcb, id, &eno_conn_cbs);
+  tcp_ext_arg_set(npcb, id, g);
   return ERR_OK;
 }
 
-u8_t enoshim_hook_tcp_optlen(const struct tcp_pcb *pcb, u8_t internal_len)
+/* Gather the TCP options of the segment being input (they may be split over
+ * two pbufs) into one buffer. */
+static u16_t gather_opts(struct tcp_hdr *hdr, u16_t optlen, u16_t opt1len, const u8_t *opt2,
+                         u8_t out[40])
 {
-  (void)pcb;
-  return internal_len;
+  if (optlen > 40)
+    optlen = 40;
+  u16_t first = opt2 ? opt1len : optlen;
+  if (first > optlen)
+    first = optlen;
+  memcpy(out, (const u8_t *)(hdr + 1), first);
+  if (opt2 && optlen > first)
+    memcpy(out + first, opt2, (size_t)(optlen - first));
+  return optlen;
 }
 
+/* LWIP_HOOK_TCP_INPACKET_PCB: every segment for a pcb (or listener).  Header
+ * fields are in host order here.  Only ENO state changes; lwIP's are left to
+ * lwIP (a segment is never dropped here). */
+err_t enoshim_hook_tcp_inpkt(struct tcp_pcb *pcb, struct tcp_hdr *hdr, u16_t optlen,
+                             u16_t opt1len, u8_t *opt2, struct pbuf *p)
+{
+  u8_t opts[40];
+  unsigned flags = TCPH_FLAGS(hdr);
+  u16_t n = gather_opts(hdr, optlen, opt1len, opt2, opts);
+
+  if (pcb->state == LISTEN) {
+    /* keep the SYN's options for glue_passive_open() */
+    pending_syn.valid = 0;
+    if ((flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN) {
+      memcpy(pending_syn.opts, opts, n);
+      pending_syn.len = n;
+      pending_syn.valid = 1;
+      /* §4.7: lwIP never delivers data carried by a SYN (it acknowledges the
+       * ISN only), which is what ENO requires unless a TEP defines SYN data. */
+      pending_syn.had_data = p->tot_len > 0;
+    }
+    return ERR_OK;
+  }
+  struct glue_pcb *g = glue_eno(pcb);
+  if (!g)
+    return ERR_OK;
+  /* Only segments TCP will accept may move ENO: while the handshake runs, an
+   * ACK must acknowledge exactly what we sent (RFC 9293 3.10.7.3/4), so a
+   * blind forged ACK without ENO cannot turn encryption off. */
+  if ((flags & TCP_ACK) && (pcb->state == SYN_SENT || pcb->state == SYN_RCVD) &&
+      !TCP_SEQ_BETWEEN(hdr->ackno, pcb->lastack + 1, pcb->snd_nxt))
+    return ERR_OK;
+  if (pcb->state == SYN_RCVD && !(flags & TCP_SYN) && hdr->seqno != pcb->rcv_nxt)
+    return ERR_OK;
+  enum eno_action a = eno_conn_input(&g->eno, flags, opts, n);
+  if (a != ENO_ACT_NONE && g->last != ENO_ACT_ABORT)
+    g->last = a;
+  return ERR_OK;
+}
+
+/* LWIP_HOOK_TCP_OUT_TCPOPT_LENGTH: the option bytes of a segment, called when
+ * it is created and again when it is (re)sent.  lwIP puts the MSS option in
+ * every SYN and no option in other segments (timestamps and SACK are off), so
+ * internal_len > 0 means SYN.  The answer must not change while a segment
+ * sized with the previous answer is still queued: the SYN length is fixed at
+ * the first call, and the non-SYN length only shrinks (ENO no longer needed)
+ * when nothing is queued. */
+u8_t enoshim_hook_tcp_optlen(const struct tcp_pcb *pcb, u8_t internal_len)
+{
+  struct glue_pcb *g = glue_eno(pcb);
+  if (!g)
+    return internal_len;
+  if (internal_len > 0) {
+    if (!g->syn_len_set) {
+      g->syn_len = pad4(eno_conn_output_len(&g->eno, ENO_TCP_SYN));
+      g->syn_len_set = 1;
+    }
+    return (u8_t)(internal_len + g->syn_len);
+  }
+  u8_t want = eno_conn_nonsyn_required(&g->eno) ? pad4(ENO_NONSYN_OPT_LEN) : 0;
+  if (want != g->nonsyn_len && pcb->unsent == NULL && pcb->unacked == NULL)
+    g->nonsyn_len = want;
+  return (u8_t)(internal_len + g->nonsyn_len);
+}
+
+/* LWIP_HOOK_TCP_OUT_ADD_TCPOPTS: fill the bytes reserved above — the ENO
+ * option as eno_conn_output() says for this segment now, padded with NOPs (a
+ * segment sized when ENO was still required but sent after ENO was disabled
+ * carries NOPs only, §4.6 "refrain from sending any further ENO options"). */
 u32_t *enoshim_hook_tcp_addopts(struct pbuf *p, struct tcp_hdr *hdr, const struct tcp_pcb *pcb,
                                 u32_t *opts)
 {
-  (void)p; (void)hdr; (void)pcb;
-  return opts;
+  (void)p;
+  struct glue_pcb *g = glue_eno(pcb);
+  if (!g)
+    return opts;
+  size_t used = (size_t)((u8_t *)opts - (u8_t *)(hdr + 1));
+  size_t total = (size_t)TCPH_HDRLEN_BYTES(hdr) - TCP_HLEN;
+  if (total <= used)
+    return opts;
+  size_t room = total - used;
+  unsigned flags = TCPH_FLAGS(hdr);
+  u8_t buf[ENO_SYN_OPT_MAX];
+  u8_t *out = (u8_t *)opts;
+
+  if ((flags & TCP_SYN) && g->drop_syn_after && pcb->nrtx >= g->drop_syn_after &&
+      !(flags & TCP_ACK))
+    (void)eno_conn_drop_syn_option(&g->eno);   /* §4.6 first exception */
+  size_t n = eno_conn_output(&g->eno, flags, buf);
+  if (n > room)
+    n = 0;                     /* cannot happen: the length hook reserved it */
+  memcpy(out, buf, n);
+  memset(out + n, 0x01 /* NOP */, room - n);
+  enum eno_action a = eno_conn_sent(&g->eno, flags, n);
+  if (a != ENO_ACT_NONE && g->last != ENO_ACT_ABORT)
+    g->last = a;
+  return (u32_t *)(void *)(out + room);
 }
 
 /* ---- ICMP errors for connection attempts ----------------------------------

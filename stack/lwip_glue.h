@@ -6,10 +6,48 @@
 
 #include <stdint.h>
 
+#include "eno.h"
+
 struct tcp_pcb;
 
 /* Call once after lwip_init(): ISN secret, ext-arg slot. */
 int glue_init(void);
+
+/* ---- ENO on lwIP pcbs -------------------------------------------------------
+ * Each pcb that speaks ENO carries a struct glue_pcb in its ext-arg slot; the
+ * hooks drive its struct eno_conn.  The hooks never change lwIP state: what a
+ * connection must do (start the TEP, fall back, abort) is read by tund from
+ * glue_eno() when lwIP reports the connection established. */
+struct glue_pcb {
+  struct eno_conn eno;
+  struct eno_config cfg;       /* this connection's settings (ops_ctx = ctx) */
+  void *ctx;                   /* the TEP's per-connection context (tund) */
+  uint8_t syn_len;             /* option bytes reserved in our SYN (fixed) */
+  uint8_t nonsyn_len;          /* option bytes reserved in non-SYN segments */
+  uint8_t syn_len_set;
+  uint8_t drop_syn_after;      /* drop ENO from SYN retransmission n (0 = never) */
+  uint8_t syn_had_data;        /* passive: the SYN carried data (§4.7: dropped) */
+  enum eno_action last;        /* last action the hooks saw (ABORT sticks) */
+};
+
+/* tund's side: build a passive connection's settings when a SYN arrives on a
+ * listener (listener_arg = what glue_eno_listen got).  Fill cfg (a copy of the
+ * listener's, ops_ctx included) and optionally *ctx (freed with ctx_free). */
+struct glue_eno_ops {
+  void (*passive_config)(void *listener_arg, struct tcp_pcb *npcb,
+                         struct eno_config *cfg, void **ctx);
+  void (*ctx_free)(void *ctx);
+};
+extern const struct glue_eno_ops *glue_eno_ops;
+
+/* Active opener: before tcp_connect().  0 or -1 (out of memory). */
+int glue_eno_connect(struct tcp_pcb *pcb, const struct eno_config *cfg, void *ctx,
+                     int drop_syn_after);
+/* Listener: after tcp_listen() (the ext args of a pcb are copied by
+ * tcp_listen() and would be freed with the old pcb). */
+int glue_eno_listen(struct tcp_pcb *lpcb, void *listener_arg);
+/* The pcb's ENO state, or NULL (no ENO configured). */
+struct glue_pcb *glue_eno(const struct tcp_pcb *pcb);
 
 /* Called when an ICMP error says a connection attempt (pcb in SYN_SENT) cannot
  * succeed; err is the errno Linux would report.  The callee may abort pcb. */

@@ -1325,6 +1325,12 @@ int conn_setopt(struct conn *c, int level, int name, const uint8_t *val, uint32_
       return ENOPROTOOPT;
     }
   }
+  if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) {
+    if (len < sizeof(int)) return EINVAL;
+    if (c->kind != CK_NEW || c->st.state != ENOSHM_S_NEW) return EINVAL;
+    c->v6only = iv != 0;
+    return 0;
+  }
   if (level == IPPROTO_TCP) {
     switch (name) {
     case TCP_NODELAY:

@@ -107,8 +107,86 @@ status_count() { "$BUILD/enoctl" --socket "$1" status | tail -n +2 | wc -l; }
 
 # capture IFACE FILE: tcpdump inside $NS until the test ends
 capture() {
-  in_ns tcpdump -i "$1" -U -s 0 -w "$2" "${@:3}" >/dev/null 2>&1 &
+  in_ns tcpdump --immediate-mode -Z root -i "$1" -U -s 0 -w "$2" "${@:3}" >/dev/null 2>&1 &
   local p=$!
   on_exit "kill $p; sleep 0.2"
   sleep 0.3
+}
+
+# ---- helpers added for the integration/semantics tests ----------------------
+
+PROGS=$BUILD/tests/progs
+
+# wait_log FILE REGEX [seconds]: until FILE has a line matching REGEX
+wait_log() {
+  local f=$1 re=$2 t=${3:-15}
+  for _ in $(seq 1 $((t * 20))); do
+    grep -qE -- "$re" "$f" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "---- $f:" >&2; tail -n 20 "$f" >&2 2>/dev/null
+  fail "no line matching '$re' in $(basename "$f") within ${t}s"
+}
+
+# wait_listen PORT [SOCK] [seconds]: until something listens on PORT, without
+# connecting to it (wait_port's probe connection would be accepted by one-shot
+# servers).  With SOCK: a listener in that tund's status; without: a kernel
+# listener in $NS.
+wait_listen() {
+  local port=$1 sock=${2:-} t=${3:-15}
+  for _ in $(seq 1 $((t * 20))); do
+    if [ -n "$sock" ]; then
+      "$BUILD/enoctl" --socket "$sock" status 2>/dev/null |
+        awk -v p=":$port" '$3 == "listening" && substr($4, length($4) - length(p) + 1) == p { f = 1 } END { exit !f }' &&
+        return 0
+    else
+      [ -n "$(in_ns ss -Hltn "sport = :$port" 2>/dev/null)" ] && return 0
+    fi
+    sleep 0.05
+  done
+  fail "nothing listening on port $port within ${t}s"
+}
+
+# wait_count SOCK N [seconds]: until tund tracks at most N connections
+wait_count() {
+  local sock=$1 n=$2 t=${3:-15} c=
+  for _ in $(seq 1 $((t * 10))); do
+    c=$(status_count "$sock" 2>/dev/null) || c=
+    [ -n "$c" ] && [ "$c" -le "$n" ] && return 0
+    sleep 0.1
+  done
+  "$BUILD/enoctl" --socket "$sock" status >&2 || true
+  fail "tund ($(basename "$sock")) still tracks ${c:-?} connections after ${t}s (expected <= $n)"
+}
+
+# tund_alive NAME: tund A or B still running and answering enoctl status
+tund_alive() {
+  local i sock
+  case $1 in a) i=0; sock=$A_SOCK;; b) i=1; sock=$B_SOCK;; esac
+  kill -0 "${TUND_PIDS[$i]}" 2>/dev/null || fail "tund $1 died (see tund-$1.log)"
+  timeout 10 "$BUILD/enoctl" --socket "$sock" status >/dev/null || fail "tund $1 does not answer enoctl status"
+}
+
+# sha_line FILE KIND: "BYTES SHA" from an xfer output line "KIND BYTES SHA"
+sha_line() { awk -v k="$2" '$1 == k { print $2, $3 }' "$1" | tail -n 1; }
+
+# elapsed: seconds since the test started (bash SECONDS)
+
+# sem PROG [ARGS...]: run a semantics test program (tests/progs) under enorun
+# on host A, bounded; it must exit 0 and print "ok" last.  T_KERNEL=1 runs it
+# with plain kernel sockets instead (to check the test itself against Linux).
+sem() {
+  local p=$1; shift
+  local out=$WORK/$p.out rc=0 t0=$SECONDS
+  if [ -n "${T_KERNEL:-}" ]; then
+    timeout "${SEM_TIMEOUT:-150}" ip netns exec "$NS" env T_KERNEL=1 T_LWIP4=$HA4 T_LWIP6=$HA6 \
+      "$PROGS/$p" "$@" >"$out" 2>&1 || rc=$?
+  else
+    timeout "${SEM_TIMEOUT:-150}" ip netns exec "$NS" "$ENORUN" --socket "$A_SOCK" -- \
+      "$PROGS/$p" "$@" >"$out" 2>&1 || rc=$?
+  fi
+  sed 's/^/    | /' "$out"
+  [ $rc -eq 0 ] && [ "$(tail -n 1 "$out")" = ok ] ||
+    fail "$p $* failed (exit $rc after $((SECONDS - t0))s): $(grep -m3 -E 'FAIL|rror' "$out" | tr '\n' ' ')"
+  note "$p $*: ok ($((SECONDS - t0))s)"
 }
