@@ -85,14 +85,15 @@ run_b() { in_ns "$ENORUN" --socket "$B_SOCK" -- "$@"; }
 enoctl_a() { "$BUILD/enoctl" --socket "$A_SOCK" "$@"; }
 enoctl_b() { "$BUILD/enoctl" --socket "$B_SOCK" "$@"; }
 
-# wait_port PORT [HOST]: until something listens on HOST:PORT inside $NS
+# wait_port PORT: until a TCP socket listens on PORT inside $NS (without
+# connecting to it: a probe would use up a one-shot server's accept)
 wait_port() {
-  local port=$1 host=${2:-127.0.0.1}
+  local port=$1
   for _ in $(seq 1 250); do
-    in_ns bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null && return 0
+    in_ns ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && return 0
     sleep 0.02
   done
-  fail "nothing listening on $host:$port"
+  fail "nothing listening on port $port"
 }
 
 # wait_gone PID [seconds]
@@ -188,5 +189,5 @@ sem() {
   sed 's/^/    | /' "$out"
   [ $rc -eq 0 ] && [ "$(tail -n 1 "$out")" = ok ] ||
     fail "$p $* failed (exit $rc after $((SECONDS - t0))s): $(grep -m3 -E 'FAIL|rror' "$out" | tr '\n' ' ')"
-  note "$p $*: ok ($((SECONDS - t0))s)"
+  note "$p${*:+ $*}: ok ($((SECONDS - t0))s)"
 }
