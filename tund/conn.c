@@ -689,6 +689,18 @@ static void conn_check_finished(struct conn *c)
       return;          /* FINp frame pending; TCP FIN follows once it is written */
     }
   }
+  if (c->prog_closed && c->crypt && !c->fin_in) {
+    /* tcpcrypt: the peer still owes its FINp frame, which is TCP data; a
+     * tcp_close() now would answer it with RST.  Send our FIN and keep
+     * reading (crypt.c resets if real data arrives, as the kernel would)
+     * until the peer's FIN, bounded by crypt_tick(). */
+    if (!c->tx_shut_done && tcp_shutdown(c->pcb, 0, 1) == ERR_OK) {
+      c->tx_shut_done = 1;
+      c->linger_since = sys_now();
+      tcp_output(c->pcb);
+    }
+    return;
+  }
   if (c->prog_closed) {
     struct tcp_pcb *pcb = c->pcb;
     int acked = conn_tx_all_acked(c);
@@ -856,6 +868,8 @@ void conn_rx_pump(struct conn *c)
       return;
     conn_publish_eof(c);
   }
+  if (c->prog_closed && c->fin_in && !c->closing && !c->dead)
+    conn_check_finished(c);        /* the lingering close can finish now */
 }
 
 /* ---- the program's end of the pair ---------------------------------------------- */

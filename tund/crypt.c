@@ -815,6 +815,12 @@ void crypt_rx_pump(struct conn *c)
       break;
     }
     if (r == TC_FRAME_DONE) {
+      if (c->prog_closed && info.data_len) {
+        /* data for a program that closed its socket: reset, as the kernel does */
+        rx_recved(c, consumed);
+        conn_abort(c, 0);
+        return;
+      }
       c->rx_prod += info.data_len;
       published += info.data_len;
       atomic_store_explicit(&c->shm->rx_prod, c->rx_prod, memory_order_release);
@@ -1161,6 +1167,10 @@ void crypt_tick(struct conn *c)
   struct crypt_conn *cc = c->crypt;
   if (!cc)
     return;
+  if (c->linger_since && !c->closing && sys_now() - c->linger_since > HANDSHAKE_MS) {
+    conn_abort(c, 0);       /* the peer never finished after our close */
+    return;
+  }
   if (!cc->established && sys_now() - cc->started > HANDSHAKE_MS) {
     tund_log_limited(LOG_WARN_, "conn %llu: no tcpcrypt Init message from the peer in %u s",
                      (unsigned long long)c->id, HANDSHAKE_MS / 1000);
