@@ -796,6 +796,14 @@ static int forward_setopt(struct shim_sock *s, int level, int name, const void *
     return -1;
   }
   int r = ctl_call(ENOIPC_SETOPT, s->id, &o, sizeof(o), val, len, NULL, 0, &err, NULL, NULL, NULL, NULL, NULL);
+  if (r == 0 && err == EBADF) {
+    /* tund already forgot this connection (it ended): like the kernel,
+     * accept generic options on a closed socket; ENO options are moot */
+    struct enoshm_status st;
+    enoshm_status_read(s->shm, &st);
+    if (st.state == ENOSHM_S_CLOSED)
+      err = (level == IPPROTO_TCP && name >= TCPINC_OPT_BASE) ? EINVAL : 0;
+  }
   if (r) {
     errno = ENETDOWN;
     return -1;
