@@ -310,9 +310,11 @@ struct tc_frame_info {
 
 /* Streaming frame reader.  Consumes bytes of the peer's stream (any split)
  * but never past the end of the current frame.  The current frame's data
- * is decrypted into the output region (n pieces, e.g. the free part of a
- * ring starting at its unpublished producer index); pass a region that
- * starts at the same logical position on every call of one frame.
+ * goes to the output region (n pieces, e.g. the free part of a ring
+ * starting at its unpublished producer index): its ciphertext is copied
+ * there as it arrives and decrypted in place when the frame is complete.
+ * So pass the SAME memory (same logical start; the pieces may grow) on
+ * every call of one frame, and do not read it before TC_FRAME_DONE.
  * Returns:
  *   TC_NEED_MORE   all input consumed, frame not complete;
  *   TC_NEED_SPACE  the region is smaller than tc_frame_space_needed(); the

@@ -995,6 +995,36 @@ Test(frame, need_space_then_continue)
 	pair_free(&p);
 }
 
+/* A ring's free space grows while a frame is in flight (the consumer
+ * frees room at the ring start): same memory, longer second piece. */
+Test(frame, region_grows_mid_frame)
+{
+	struct pair p;
+	fresh_pair(&p, 0x23, 0x10);
+	uint8_t f[2048], ring[1024], data[600];
+	size_t fl, used, prod = 900;
+	for (size_t i = 0; i < sizeof data; i++)
+		data[i] = (uint8_t)(i * 13);
+	struct tc_iov d = { data, sizeof data };
+	cr_assert_eq(tc_frame_seal(p.a, &d, 1, 0, 0, f, sizeof f, &fl), 0);
+	struct tc_frame_info fi;
+	/* free: [900, 1024) + [0, 100): too small for 600 bytes */
+	struct tc_iov_mut o[2] = { { ring + prod, 124 }, { ring, 100 } };
+	cr_assert_eq(tc_frame_read(p.b, f, 200, &used, o, 2, &fi), TC_NEED_SPACE);
+	cr_assert_eq(used, 3);
+	cr_assert_eq(tc_frame_space_needed(p.b), 600);
+	size_t off = used;
+	o[1].len = 500;     /* consumer freed room: exactly enough */
+	cr_assert_eq(tc_frame_read(p.b, f + off, 300, &used, o, 2, &fi), TC_NEED_MORE);
+	off += used;
+	o[1].len = 800;     /* more room appears mid-frame */
+	cr_assert_eq(tc_frame_read(p.b, f + off, fl - off, &used, o, 2, &fi), TC_FRAME_DONE);
+	cr_assert_eq(fi.data_len, 600);
+	cr_assert(memcmp(ring + prod, data, 124) == 0);
+	cr_assert(memcmp(ring, data + 124, 476) == 0);
+	pair_free(&p);
+}
+
 Test(frame, short_clen_rejected)
 {
 	struct pair p;
