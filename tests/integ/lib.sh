@@ -191,3 +191,25 @@ sem() {
     fail "$p $* failed (exit $rc after $((SECONDS - t0))s): $(grep -m3 -E 'FAIL|rror' "$out" | tr '\n' ' ')"
   note "$p${*:+ $*}: ok ($((SECONDS - t0))s)"
 }
+
+# ---- helpers added for the TCP-ENO conformance tests (t_eno_*.sh) ------------
+
+# topo_one [tund args...]: the namespace with tund A only (tun-a, TUND_A_ARGS
+# appended).  The kernel's side of tun-a (10.201.0.1 / fd00:201::1) is then
+# free to play a hand-made peer (tests/conformance/*.py).
+topo_one() {
+  ip netns add "$NS" || fail "cannot create namespace (need root)"
+  in_ns ip link set lo up
+  # shellcheck disable=SC2086
+  start_tund a "$A_SOCK" tun-a $HA4 $A4 $HA6 $A6 "$@" ${TUND_A_ARGS:-}
+}
+
+# drop_kernel_rst IFACE: the namespace's kernel sends no TCP RST out of IFACE
+# (a scapy peer that uses the kernel's address must not be disturbed by it).
+drop_kernel_rst() {
+  in_ns iptables -A OUTPUT -o "$1" -p tcp --tcp-flags RST RST -j DROP || fail "iptables failed"
+  in_ns ip6tables -A OUTPUT -o "$1" -p tcp --tcp-flags RST RST -j DROP || fail "ip6tables failed"
+}
+
+PY=${PY:-/usr/bin/python3}
+CONF_DIR=$TOP/tests/conformance

@@ -1,0 +1,313 @@
+#!/usr/bin/python3
+"""tests/conformance/wire_passive.py — tund as the PASSIVE opener, against a
+hand-made active opener (RFC 8547 §4.1, §4.2, §4.4, §4.6, §4.7).
+
+A program under enorun (tests/progs/eno_probe server) listens behind tund A;
+this script sends it SYNs from the kernel's address of the TUN.  Run inside
+the test namespace by tests/integ/t_eno_wire_passive.sh.
+
+Environment: ENORUN, ENOCTL, PROBE, TUN_A, SOCK_A, HOST4_A, LWIP4_A, HOST6_A,
+LWIP6_A.
+
+Usage: wire_passive.py CASE...   (no argument: every case)
+"""
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from enowire import (ACK, ENO, FIN, PSH, RST, SYN, TCP, Fail, Flow, Prog, Runner, Tun,  # noqa: E402
+                     check, describe, eno_opts, hx)
+
+E = os.environ
+MSS = b"\x02\x04\x05\xb4"
+WS = b"\x01\x03\x03\x07"     # NOP + window scale 7, as Linux and lwIP send it
+
+
+def payload(p):
+    return bytes(p[TCP].payload)
+
+
+class Server:
+    """eno_probe server PORT under enorun (one connection, echo)"""
+
+    def __init__(self, r, enorun_args=(), probe_args=()):
+        self.r = r
+        self.port = random.randrange(20000, 30000)
+        argv = [E["ENORUN"], "--socket", E["SOCK_A"], *enorun_args, "--", E["PROBE"], *probe_args,
+                "server", str(self.port)]
+        self.prog = Prog(argv, r.log, "server")
+        self.prog.wait_line("listening", 20)
+
+    def status(self):
+        """tund's status entry of the accepted connection"""
+        out = subprocess.run([E["ENOCTL"], "--socket", E["SOCK_A"], "status", "--json"], capture_output=True,
+                             timeout=15).stdout.decode()
+        for e in json.loads(out):
+            if e["kind"] == "stream" and e["local"].endswith(":%d" % self.port):
+                self.r.log("  enoctl: %s" % e)
+                return e
+        raise Fail("no connection to port %d in enoctl status: %s" % (self.port, out))
+
+    def finish(self, timeout=20):
+        return self.prog.finish(timeout)
+
+    def kill(self):
+        self.prog.kill()
+
+    def value(self, k):
+        return self.prog.value(k)
+
+
+def connect(r, srv, syn_opts, syn_payload=b"", v6=False):
+    """send our SYN (exact option bytes), return (flow, tund's SYN-ACK)"""
+    me, them = (E["HOST6_A"], E["LWIP6_A"]) if v6 else (E["HOST4_A"], E["LWIP4_A"])
+    f = Flow(Tun(E["TUN_A"]), me, them, random.randrange(40000, 60000), srv.port, r.log)
+    f.send(SYN, opts=syn_opts, payload=syn_payload, ack=0, advance=False)
+    f.snd_nxt = (f.iss + 1) & 0xffffffff         # SYN data (if any) is not ours to count
+    p = f.recv(10, "SYN-ACK")
+    check(int(p[TCP].flags) & (SYN | ACK | RST) == SYN | ACK, "expected a SYN-ACK, got %s" % describe(p))
+    check(p[TCP].ack == f.snd_nxt, "SYN-ACK acknowledges %d, expected our ISN+1 = %d%s" %
+          (p[TCP].ack, f.snd_nxt, " (SYN data must not be acknowledged, RFC 8547 §4.7)" if syn_payload else ""))
+    f.rcv_nxt = (p[TCP].seq + 1) & 0xffffffff
+    return f, p
+
+
+def talk(f, text, ack_opts=b"", data_opts=b"", srv=None):
+    """third segment (pure ACK, with ack_opts), our data; once tund has
+    acknowledged the data, its status entry of the connection (if srv); then
+    our FIN, tund's echo and FIN, which we acknowledge.
+    Returns (tund's segments, status entry)."""
+    f.send(ACK, opts=ack_opts)
+    f.send(ACK | PSH, opts=data_opts, payload=text)
+    segs = []
+    end = time.monotonic() + 15
+    while True:
+        left = end - time.monotonic()
+        check(left > 0, "tund did not acknowledge our data within 15 s")
+        p = f.recv(left, "ACK of our data")
+        segs.append(p)
+        check(not int(p[TCP].flags) & RST, "tund reset the connection: %s" % describe(p))
+        check(not payload(p) and not int(p[TCP].flags) & FIN, "tund sent data or FIN before our FIN: %s" %
+              describe(p))
+        if p[TCP].ack == f.snd_nxt:
+            break
+    st = srv.status() if srv else None
+    f.send(ACK | FIN, opts=data_opts)
+    got = b""
+    end = time.monotonic() + 15
+    fin = False
+    while not fin:
+        left = end - time.monotonic()
+        check(left > 0, "no echo + FIN from tund within 15 s (got %r)" % got)
+        p = f.recv(left, "echo")
+        segs.append(p)
+        t = p[TCP]
+        check(not int(t.flags) & RST, "tund reset the connection: %s" % describe(p))
+        pl = payload(p)
+        if t.seq == f.rcv_nxt and (pl or int(t.flags) & FIN):
+            got += pl
+            f.rcv_nxt = (f.rcv_nxt + len(pl) + (1 if int(t.flags) & FIN else 0)) & 0xffffffff
+            fin = bool(int(t.flags) & FIN)
+            f.send(ACK)
+    check(got == text, "tund echoed %r, expected %r" % (got, text))
+    return segs, st
+
+
+def plain_outcome(srv, st, text, reason_part):
+    rc = srv.finish()
+    check(rc == 0, "server program failed (exit %d): %s" % (rc, srv.prog.text()))
+    check(srv.value("state") == "disabled", "accepted socket's TCP_ENO_STATE: %s, expected disabled" %
+          srv.value("state"))
+    check(srv.value("sessid") == "EINVAL", "TCP_ENO_SESSID: %s, expected EINVAL" % srv.value("sessid"))
+    check(srv.value("recv") == text.decode(), "program received %r, expected %r" % (srv.value("recv"), text))
+    check(st["eno"] == "disabled", "enoctl status says ENO %s, expected disabled" % st["eno"])
+    if reason_part:
+        check(reason_part in st["reason"], "enoctl status reason %r, expected it to mention %r" %
+              (st["reason"], reason_part))
+
+
+# ---- cases -----------------------------------------------------------------------------
+
+def case_c_strip_third(r):
+    """(c2): a middlebox strips ENO from the third segment: SYN with ENO, tund's
+    SYN-ACK with ENO (b=1, one TEP), our ACK without ENO -> tund falls back:
+    no ENO in its later segments, the program sees plaintext and ENO disabled"""
+    srv = Server(r)
+    try:
+        f, sa = connect(r, srv, MSS + b"\x45\x04\x21\x23")
+        enos = eno_opts(sa)
+        check(enos == [b"\x45\x04\x01\x23"], "SYN-ACK ENO %s, expected exactly 45 04 01 23 (b=1, the TEP "
+              "tund prefers among those we offered)" % [hx(o) for o in enos])
+        text = b"stripped third segment"
+        segs, st = talk(f, text, srv=srv)
+        for i, p in enumerate(segs):
+            check(not eno_opts(p), "tund's segment #%d after our ACK without ENO carries ENO: %s" %
+                  (i + 1, describe(p)))
+        plain_outcome(srv, st, text, "ACK without ENO")
+    finally:
+        srv.kill()
+
+
+def malformed(r, syn_opts, reason_part, two=False):
+    """(d): tund must ignore the ENO option and disable encryption: SYN-ACK
+    without ENO, plain TCP that works"""
+    srv = Server(r)
+    try:
+        f, sa = connect(r, srv, syn_opts)
+        enos = eno_opts(sa)
+        check(not enos, "SYN-ACK to a SYN with %s carries ENO %s; expected none (§4.1/§4.4/§4.6: ignore "
+              "the option, disable encryption)" % (hx(syn_opts), [hx(o) for o in enos]))
+        text = b"plain after malformed ENO"
+        segs, st = talk(f, text, srv=srv)
+        for i, p in enumerate(segs):
+            check(not eno_opts(p), "tund's segment #%d carries ENO: %s" % (i + 1, describe(p)))
+        plain_outcome(srv, st, text, reason_part)
+    finally:
+        srv.kill()
+
+
+def case_d_len_then_low(r):
+    # 23 (X25519), then a length byte 0x80 followed by 0x21 (v = 0): §4.4 rule 2
+    malformed(r, MSS + b"\x45\x05\x23\x80\x21", "ill-formed")
+
+
+def case_d_len_then_global(r):
+    # a length byte followed by 0x00..0x1f (a global suboption): §4.4 rule 2
+    malformed(r, MSS + b"\x45\x06\x23\x81\x00\xaa", "ill-formed")
+
+
+def case_d_past_end(r):
+    # length byte 0x83 (4 data bytes) before a3 with only 1 byte left: §4.4 rule 1
+    malformed(r, MSS + b"\x45\x06\x23\x83\xa3\xaa", "ill-formed")
+
+
+def case_d_len_last(r):
+    # a length byte as the option's last byte: its suboption lies past the end
+    malformed(r, MSS + b"\x45\x04\x23\x81", "ill-formed")
+
+
+def case_d_two_eno(r):
+    # §4.1: more than one ENO option in a SYN = no ENO option
+    malformed(r, MSS + b"\x45\x03\x23\x45\x03\x21", "several ENO")
+
+
+def case_d_same_b(r):
+    # §4.3/§4.6: an active opener with b = 1 meets a passive opener (b = 1)
+    malformed(r, MSS + b"\x45\x04\x01\x23", "role conflict")
+
+
+def case_d_opt_past_header(r):
+    # the ENO option's TCP length runs past the TCP header
+    malformed(r, MSS + b"\x45\x0a\x21\x23", None)
+
+
+def case_d_vacuous(r):
+    """a vacuous ENO option (no TEP): fall back; tund may answer with a
+    vacuous ENO option (b = 1) or none (§4.6)"""
+    srv = Server(r)
+    try:
+        f, sa = connect(r, srv, MSS + b"\x45\x02")
+        enos = eno_opts(sa)
+        check(not enos or (len(enos) == 1 and enos[0][2:3] == b"\x01" and
+                           all(b < 0x20 for b in enos[0][2:])),
+              "SYN-ACK to a vacuous ENO SYN carries %s; expected none or a vacuous option with b=1" %
+              [hx(o) for o in enos])
+        text = b"plain after vacuous ENO"
+        segs, st = talk(f, text, srv=srv)
+        plain_outcome(srv, st, text, None)
+    finally:
+        srv.kill()
+
+
+def case_e_syn_data_eno(r):
+    """(e): SYN+ENO with data, TEP 0x20 negotiated (it defines no SYN data):
+    the SYN-ACK acknowledges the ISN only, the program never sees the SYN data"""
+    srv = Server(r, enorun_args=("--eno-teps", "20"))
+    try:
+        f, sa = connect(r, srv, MSS + b"\x45\x03\x20", syn_payload=b"SYN-DATA-MUST-NOT-ARRIVE")
+        enos = eno_opts(sa)
+        check(enos == [b"\x45\x04\x01\x20"], "SYN-ACK ENO %s, expected 45 04 01 20" % [hx(o) for o in enos])
+        text = b"real data"
+        segs, st = talk(f, text, ack_opts=b"\x45\x02\x01\x01", data_opts=b"\x45\x02\x01\x01", srv=srv)
+        rc = srv.finish()
+        check(rc == 0, "server program failed (exit %d): %s" % (rc, srv.prog.text()))
+        check(srv.value("recv") == text.decode(), "program received %r, expected only %r" %
+              (srv.value("recv"), text))
+        check(srv.value("state") == "encrypting" and srv.value("negtep") == "0x20",
+              "state %s negtep %s, expected encrypting 0x20" % (srv.value("state"), srv.value("negtep")))
+        check(srv.value("role") == "0x01", "TCP_ENO_ROLE %s, expected 1 (B)" % srv.value("role"))
+    finally:
+        srv.kill()
+
+
+def case_e_syn_data_eno_fallback(r):
+    """(e): SYN+ENO with data, then ENO fails (our ACK lacks ENO): the data is
+    discarded, only the ISN is acknowledged"""
+    srv = Server(r)
+    try:
+        f, sa = connect(r, srv, MSS + b"\x45\x03\x23", syn_payload=b"SYN-DATA-MUST-NOT-ARRIVE")
+        text = b"plain real data"
+        segs, st = talk(f, text, srv=srv)
+        plain_outcome(srv, st, text, None)
+    finally:
+        srv.kill()
+
+
+def case_e_syn_data_plain(r):
+    """(e): a SYN with data and no ENO: only the ISN is acknowledged"""
+    srv = Server(r)
+    try:
+        f, sa = connect(r, srv, MSS, syn_payload=b"SYN-DATA-MUST-NOT-ARRIVE")
+        check(not eno_opts(sa), "SYN-ACK to a SYN without ENO carries ENO: %s" % describe(sa))
+        text = b"plain real data"
+        segs, st = talk(f, text, srv=srv)
+        plain_outcome(srv, st, text, None)
+    finally:
+        srv.kill()
+
+
+def case_ok_v6(r):
+    """control: a well-formed ENO SYN over IPv6 (TEP 0x20) negotiates"""
+    srv = Server(r, enorun_args=("--eno-teps", "20"))
+    try:
+        f, sa = connect(r, srv, MSS + b"\x45\x04\x21\x20", v6=True)
+        enos = eno_opts(sa)
+        check(enos == [b"\x45\x04\x01\x20"], "SYN-ACK ENO %s, expected 45 04 01 20" % [hx(o) for o in enos])
+        text = b"v6 experimental"
+        segs, st = talk(f, text, ack_opts=b"\x45\x02\x01\x01", data_opts=b"\x45\x02\x01\x01", srv=srv)
+        rc = srv.finish()
+        check(srv.value("state") == "encrypting" and srv.value("negtep") == "0x20",
+              "state %s negtep %s, expected encrypting 0x20" % (srv.value("state"), srv.value("negtep")))
+        check(srv.value("transcript") == "4504212045040120", "transcript %s" % srv.value("transcript"))
+        check(srv.value("recv") == text.decode(), "received %r" % srv.value("recv"))
+        check("NOT encrypted" in st["reason"], "enoctl status reason %r should say NOT encrypted" % st["reason"])
+    finally:
+        srv.kill()
+
+
+CASES = {
+    "c_strip_third": case_c_strip_third,
+    "d_len_then_low": case_d_len_then_low,
+    "d_len_then_global": case_d_len_then_global,
+    "d_past_end": case_d_past_end,
+    "d_len_last": case_d_len_last,
+    "d_two_eno": case_d_two_eno,
+    "d_same_b": case_d_same_b,
+    "d_opt_past_header": case_d_opt_past_header,
+    "d_vacuous": case_d_vacuous,
+    "e_syn_data_eno": case_e_syn_data_eno,
+    "e_syn_data_eno_fallback": case_e_syn_data_eno_fallback,
+    "e_syn_data_plain": case_e_syn_data_plain,
+    "ok_v6": case_ok_v6,
+}
+
+if __name__ == "__main__":
+    names = sys.argv[1:] or list(CASES)
+    r = Runner()
+    for n in names:
+        r.run(n, CASES[n])
+    r.exit()
