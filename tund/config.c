@@ -37,6 +37,7 @@ void config_defaults(struct tund_config *c)
   memset(c, 0, sizeof(*c));
   snprintf(c->tun_name, sizeof(c->tun_name), "enotun0");
   c->mtu = 1500;
+  c->offload = 1;
   inet_pton(AF_INET, "10.77.0.1", &c->host4);
   inet_pton(AF_INET, "10.77.0.2", &c->lwip4);
   c->prefix4 = 24;
@@ -246,6 +247,8 @@ int config_set(struct tund_config *c, const char *key, const char *val, const ch
     snprintf(c->tun_name, sizeof(c->tun_name), "%s", val);
   } else if (!strcmp(key, "tun_attach")) {
     if (parse_bool(val, &c->tun_attach)) BAD();
+  } else if (!strcmp(key, "offload")) {
+    if (parse_bool(val, &c->offload)) BAD();
   } else if (!strcmp(key, "mtu")) {
     if (parse_u64(val, 65535, &u) || u < 1280) BAD();
     c->mtu = (int)u;

@@ -167,14 +167,20 @@ void conn_rx_notify(struct conn *c)
 }
 
 /* Read everything the program wrote to its end (filler and wake-up bytes).
- * Returns 0, or -1 if the program's end is closed. */
-static int conn_drain_t(struct conn *c)
+ * Returns how many bytes were read, or -1 if the program's end is closed.
+ * A wake-up byte read here may be the only notice of something the program
+ * did after our last look: every caller that reads something must look at
+ * the rings again (conn_update_writable() schedules that). */
+static ssize_t conn_drain_t(struct conn *c)
 {
   char buf[4096];
+  ssize_t total = 0;
   for (;;) {
     ssize_t n = recv(c->tfd, buf, sizeof(buf), MSG_DONTWAIT);
-    if (n > 0)
+    if (n > 0) {
+      total += n;
       continue;
+    }
     if (n == 0) {
       c->t_pending = 0;
       c->t_eof = 1;
@@ -184,7 +190,7 @@ static int conn_drain_t(struct conn *c)
     if (errno == EINTR)
       continue;
     c->t_pending = 0;
-    return 0;
+    return total;
   }
 }
 
@@ -208,8 +214,8 @@ void conn_update_writable(struct conn *c)
     can = conn_tx_free(c) >= c->tx_size / 4 || (c->st.flags & ENOSHM_F_TX_SHUT);
   else if (c->st.state == ENOSHM_S_NEW || c->st.state == ENOSHM_S_BOUND)
     can = 1;
-  if (can)
-    conn_drain_t(c);
+  if (can && conn_drain_t(c) > 0)
+    conn_mark_pending(c);    /* look at the rings again: see conn_drain_t() */
 }
 
 /* ---- creation and release ------------------------------------------------------ */
@@ -954,11 +960,20 @@ void conn_kick_rearm(struct conn *c)
   conn_kick(c);
 }
 
+int conn_have_pending(void)
+{
+  return pending_head != NULL;
+}
+
+/* Once per loop turn.  A connection marked again while being handled waits
+ * for the next turn (which then does not block: see loop.c). */
 void conn_run_pending(void)
 {
-  while (pending_head) {
-    struct conn *c = pending_head;
-    pending_head = c->pend_next;
+  struct conn *list = pending_head;
+  pending_head = NULL;
+  while (list) {
+    struct conn *c = list;
+    list = c->pend_next;
     c->pending = 0;
     if (c->dead)
       continue;

@@ -17,7 +17,15 @@ static const char *const level_name[] = { "error", "warning", "info", "debug" };
 static void vlog(int level, const char *fmt, va_list ap)
 {
   char buf[1024];
-  int n = snprintf(buf, sizeof(buf), "tund[%d]: %s: ", (int)getpid(), level_name[level & 3]);
+  int n;
+  if (level >= LOG_DEBUG_) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    n = snprintf(buf, sizeof(buf), "tund[%d]: %ld.%06ld %s: ", (int)getpid(), (long)ts.tv_sec,
+                 ts.tv_nsec / 1000, level_name[level & 3]);
+  } else {
+    n = snprintf(buf, sizeof(buf), "tund[%d]: %s: ", (int)getpid(), level_name[level & 3]);
+  }
   if (n < 0)
     return;
   int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);

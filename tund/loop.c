@@ -109,7 +109,7 @@ void loop_run(void)
   struct epoll_event evs[256];
   while (!stopping) {
     arm_timer();
-    int n = epoll_wait(epfd, evs, 256, -1);
+    int n = epoll_wait(epfd, evs, 256, conn_have_pending() ? 0 : -1);
     if (n < 0) {
       if (errno == EINTR)
         continue;

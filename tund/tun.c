@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <linux/ipv6.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -32,19 +33,38 @@ static struct netif tun_nif;
 static struct ev tun_ev;
 static uint64_t tun_tx_drops;
 
-int tun_open(const struct tund_config *c)
+/* Checksum offload through the TUN's virtio-net header (IFF_VNET_HDR +
+ * TUN_F_CSUM): TCP segments leave with a partial checksum that the kernel
+ * completes only if the packet really leaves the machine, and segments that
+ * come from this machine arrive marked as valid, so neither tund nor the
+ * kernel sums every byte twice on local paths.  Segments that arrive without
+ * such a mark are checked by lwIP as usual. */
+static int tun_vnet;          /* every packet carries a struct virtio_net_hdr */
+static int tun_csum_offload;  /* the kernel accepts partial checksums from us */
+
+static int tun_setiff(int fd, const char *name, short flags)
 {
   struct ifreq ifr;
+  memset(&ifr, 0, sizeof(ifr));
+  ifr.ifr_flags = flags;
+  snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+  return ioctl(fd, TUNSETIFF, &ifr);
+}
+
+int tun_open(const struct tund_config *c)
+{
   int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     log_err("cannot open /dev/net/tun: %s%s", strerror(errno),
             errno == EACCES ? " (it must be accessible to this user: crw-rw-rw- as on Debian)" : "");
     return -1;
   }
-  memset(&ifr, 0, sizeof(ifr));
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-  snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", c->tun_name);
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+  int r = tun_setiff(fd, c->tun_name, IFF_TUN | IFF_NO_PI | (c->offload ? IFF_VNET_HDR : 0));
+  if (r < 0 && c->offload && errno == EINVAL)
+    r = tun_setiff(fd, c->tun_name, IFF_TUN | IFF_NO_PI);   /* persistent device without vnet */
+  else if (r == 0 && c->offload)
+    tun_vnet = 1;
+  if (r < 0) {
     int e = errno;
     if (e == EPERM || e == EACCES)
       log_err("creating TUN device %s needs CAP_NET_ADMIN: run tund inside an unprivileged "
@@ -56,6 +76,13 @@ int tun_open(const struct tund_config *c)
       log_err("TUNSETIFF %s: %s", c->tun_name, strerror(e));
     close(fd);
     return -1;
+  }
+  if (tun_vnet) {
+    int hdrsz = (int)sizeof(struct virtio_net_hdr);
+    if (ioctl(fd, TUNSETVNETHDRSZ, &hdrsz) == 0 && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM) == 0)
+      tun_csum_offload = 1;
+    else
+      log_warn("TUN checksum offload unavailable: checksums computed in software");
   }
   tun_fd = fd;
   return fd;
@@ -148,21 +175,76 @@ static int tun_configure(const struct tund_config *c)
   return 0;
 }
 
+/* The sum TCP's checksum field holds for CHECKSUM_PARTIAL: the pseudo
+ * header (addresses, protocol, TCP length) folded, not complemented. */
+static u16_t pseudo_sum(const u8_t *src, const u8_t *dst, size_t alen, u32_t tcplen)
+{
+  u32_t sum = 6u /* IPPROTO_TCP */ + (tcplen >> 16) + (tcplen & 0xffffu);
+  for (size_t i = 0; i < alen; i += 2)
+    sum += (u32_t)(src[i] << 8 | src[i + 1]) + (u32_t)(dst[i] << 8 | dst[i + 1]);
+  while (sum >> 16)
+    sum = (sum & 0xffffu) + (sum >> 16);
+  return (u16_t)sum;
+}
+
+/* Fill the virtio-net header of an outgoing packet; for TCP with offload,
+ * leave the checksum to the kernel (it is never computed on a local path). */
+static void vnet_out(struct pbuf *p, struct virtio_net_hdr *vh)
+{
+  memset(vh, 0, sizeof(*vh));
+  if (!tun_csum_offload || p->len < 40)
+    return;
+  u8_t *ip = p->payload;
+  size_t ihl, tcpoff;
+  u32_t tcplen;
+  if ((ip[0] >> 4) == 4 && ip[9] == 6) {
+    ihl = (size_t)(ip[0] & 0x0f) * 4;
+    tcplen = (u32_t)(ip[2] << 8 | ip[3]) - (u32_t)ihl;
+    tcpoff = ihl;
+    if (p->len < tcpoff + 20)
+      return;
+    u16_t ps = pseudo_sum(ip + 12, ip + 16, 4, tcplen);
+    ip[tcpoff + 16] = (u8_t)(ps >> 8);
+    ip[tcpoff + 17] = (u8_t)ps;
+  } else if ((ip[0] >> 4) == 6 && ip[6] == 6) {
+    tcpoff = 40;
+    tcplen = (u32_t)(ip[4] << 8 | ip[5]);
+    if (p->len < tcpoff + 20)
+      return;
+    u16_t ps = pseudo_sum(ip + 8, ip + 24, 16, tcplen);
+    ip[tcpoff + 16] = (u8_t)(ps >> 8);
+    ip[tcpoff + 17] = (u8_t)ps;
+  } else {
+    return;          /* ICMP and the rest: lwIP computed their checksums */
+  }
+  vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  vh->csum_start = (u16_t)tcpoff;
+  vh->csum_offset = 16;
+}
+
 /* lwIP -> kernel: one writev per IP packet, no copy. */
 static err_t tun_send(struct pbuf *p)
 {
-  struct iovec iov[32];
+  struct iovec iov[33];
+  struct virtio_net_hdr vh;
   int n = 0;
+  if (tun_vnet) {
+    vnet_out(p, &vh);
+    iov[n].iov_base = &vh;
+    iov[n].iov_len = sizeof(vh);
+    n++;
+  }
+  int first = n;
   for (struct pbuf *q = p; q; q = q->next) {
     if (q->len == 0)
       continue;
-    if (n == 32) {
+    if (n == 33) {
       /* very fragmented chain: flatten it */
       static uint8_t flat[65536];
       pbuf_copy_partial(p, flat, p->tot_len, 0);
-      iov[0].iov_base = flat;
-      iov[0].iov_len = p->tot_len;
-      n = 1;
+      iov[first].iov_base = flat;
+      iov[first].iov_len = p->tot_len;
+      n = first + 1;
       break;
     }
     iov[n].iov_base = q->payload;
@@ -213,16 +295,35 @@ static void tun_readable(struct ev *ev, uint32_t events)
   (void)events;
   for (int i = 0; i < 128; i++) {
     struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)cfg.mtu, PBUF_RAM);
+    struct virtio_net_hdr vh;
     if (!p) {
       tund_log_limited(LOG_WARN_, "out of memory for an incoming packet");
       return;
     }
-    ssize_t n = read(ev->fd, p->payload, cfg.mtu);
+    struct iovec iov[2] = { { &vh, sizeof(vh) }, { p->payload, cfg.mtu } };
+    ssize_t n = tun_vnet ? readv(ev->fd, iov, 2) : read(ev->fd, p->payload, cfg.mtu);
     if (n <= 0) {
       pbuf_free(p);
       if (n < 0 && errno != EAGAIN && errno != EINTR)
         tund_log_limited(LOG_WARN_, "TUN read: %s", strerror(errno));
       return;
+    }
+    if (tun_vnet) {
+      n -= (ssize_t)sizeof(vh);
+      if (n <= 0 || vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+        pbuf_free(p);
+        continue;
+      }
+      /* A segment the kernel marks as locally made (partial checksum) or
+       * already verified needs no second sum; anything else is checked. */
+      int trusted = tun_csum_offload &&
+                    (vh.flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID));
+      u16_t ctrl = NETIF_CHECKSUM_ENABLE_ALL & ~NETIF_CHECKSUM_GEN_TCP;   /* the kernel completes ours */
+      if (!tun_csum_offload)
+        ctrl = NETIF_CHECKSUM_ENABLE_ALL;
+      if (trusted)
+        ctrl &= (u16_t)~NETIF_CHECKSUM_CHECK_TCP;
+      NETIF_SET_CHECKSUM_CTRL(&tun_nif, ctrl);
     }
     pbuf_realloc(p, (u16_t)n);
     if (tun_nif.input(p, &tun_nif) != ERR_OK)
@@ -249,6 +350,8 @@ int tun_netif_start(int fd, const struct tund_config *c)
     netif_ip6_addr_set(&tun_nif, 0, &a6);
     netif_ip6_addr_set_state(&tun_nif, 0, IP6_ADDR_PREFERRED);
   }
+  if (tun_csum_offload)
+    NETIF_SET_CHECKSUM_CTRL(&tun_nif, NETIF_CHECKSUM_ENABLE_ALL & ~NETIF_CHECKSUM_GEN_TCP);
   netif_set_default(&tun_nif);
   netif_set_up(&tun_nif);
   netif_set_link_up(&tun_nif);

@@ -58,6 +58,7 @@ struct tund_config {
   char tun_name[IFNAMSIZ];
   int  tun_attach;            /* persistent TUN owned by the user: no configuration */
   int  mtu;
+  int  offload;               /* TUN checksum offload (virtio-net header) */
   struct in_addr host4, lwip4;
   int  prefix4;
   int  have_v6;
@@ -138,6 +139,7 @@ void conn_close_all(void);
 size_t conn_count(void);
 /* Called once per loop turn: pump connections with pending work. */
 void conn_run_pending(void);
+int  conn_have_pending(void);
 
 /* ---- keylog.c ------------------------------------------------------------------- */
 /* ---- enoctl.c ---- */

@@ -81,6 +81,11 @@
 #define LWIP_DISABLE_TCP_SANITY_CHECKS  1
 #define TCP_SNDLOWAT                    (TCP_SND_BUF / 4)
 #define TCP_SNDQUEUELOWAT               (TCP_SND_QUEUELEN / 2)
+/* Send a window update as soon as the window grew by this much: with large
+ * MSSes the default (min(TCP_WND/4, 4*MSS)) stalls a sender whose next
+ * segment is bigger than the small window left (RFC 1122 4.2.3.3: update when
+ * the increase reaches min(RCV.BUFF/2, MSS)). */
+#define TCP_WND_UPDATE_THRESHOLD        16384
 #define TCP_QUEUE_OOSEQ                 1
 #define TCP_OOSEQ_MAX_BYTES             (4 * 1024 * 1024)
 #define TCP_OOSEQ_MAX_PBUFS             1024
