@@ -23,7 +23,10 @@
  *   --check-after      after the connection is up: try setting TCP_ENO_TEPS,
  *                      TCP_ENO_SELF_GOPT and TCP_ENO_ENABLED and print the
  *                      results ("after-teps: EISCONN")
- *   --go-file PATH     wait until PATH exists before connecting
+ *   --go-file PATH     print "ready", then wait until PATH exists before
+ *                      connecting
+ *   --pause-file PATH  once connected (options printed), print "paused" and
+ *                      wait until PATH exists before the exchange
  *   --hold-file PATH   after the exchange, print "holding" and keep the
  *                      connection open until PATH exists
  *   --bind ADDR        client: bind to ADDR (port 0) first
@@ -51,7 +54,7 @@
 
 static const char *o_teps;
 static int o_gopt = -1000, o_enabled = -1000, o_mandatory, o_check_einval, o_check_after;
-static const char *o_raw, *o_send = "hello eno", *o_go, *o_hold, *o_bind;
+static const char *o_raw, *o_send = "hello eno", *o_go, *o_hold, *o_pause, *o_bind;
 static int o_deadline = 40;
 static int quiet;
 
@@ -210,6 +213,15 @@ static void post_checks(int fd)
   set_bytes(fd, "after-raw", TCP_ENO_RAW, t, sizeof(t));
 }
 
+static void pause_here(void)
+{
+  if (!o_pause)
+    return;
+  printf("paused\n");
+  fflush(stdout);
+  wait_file(o_pause);
+}
+
 static void hold(void)
 {
   if (!o_hold)
@@ -258,6 +270,7 @@ static int exchange_client(int s)
 {
   show(s);
   post_checks(s);
+  pause_here();
   size_t len = strlen(o_send);
   if (write(s, o_send, len) != (ssize_t)len) {
     printf("write: %s\n", ename(errno));
@@ -298,8 +311,11 @@ static int client(const char *host, const char *port)
       return 1;
     }
   }
-  if (o_go)
+  if (o_go) {
+    printf("ready\n");
+    fflush(stdout);
     wait_file(o_go);
+  }
   if (connect(s, (struct sockaddr *)&ss, sl) < 0) {
     printf("connect: %s\n", ename(errno));
     /* the option state after a failed connect */
@@ -342,6 +358,7 @@ static int server(const char *port)
   printf("accept: ok\n");
   show(c);
   post_checks(c);
+  pause_here();
   char buf[8192];
   ssize_t n = read_all(c, buf, sizeof(buf));
   if (n < 0) {
@@ -377,8 +394,11 @@ static int simopen(const char *lport, const char *host, const char *port)
     ((struct sockaddr_in6 *)&bs)->sin6_port = htons((uint16_t)atoi(lport));
     bl = sizeof(struct sockaddr_in6);
   }
-  if (o_go)
+  if (o_go) {
+    printf("ready\n");
+    fflush(stdout);
     wait_file(o_go);
+  }
   int64_t t0 = now_ms();
   for (int attempt = 1;; attempt++) {
     int s = socket(ss.ss_family, SOCK_STREAM, 0), one = 1;
@@ -452,6 +472,8 @@ int main(int argc, char **argv)
       o_check_after = 1;
     else if (ARG("--go-file"))
       o_go = v;
+    else if (ARG("--pause-file"))
+      o_pause = v;
     else if (ARG("--hold-file"))
       o_hold = v;
     else if (ARG("--bind"))
