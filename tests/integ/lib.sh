@@ -188,7 +188,7 @@ sem() {
   fi
   sed 's/^/    | /' "$out"
   [ $rc -eq 0 ] && [ "$(tail -n 1 "$out")" = ok ] ||
-    fail "$p $* failed (exit $rc after $((SECONDS - t0))s): $(grep -m3 -E 'FAIL|rror' "$out" | tr '\n' ' ')"
+    fail "$p${*:+ $*} failed (exit $rc after $((SECONDS - t0))s): $(grep -m3 -E '^FAIL|rror:' "$out" | tr '\n' ' ')"
   note "$p${*:+ $*}: ok ($((SECONDS - t0))s)"
 }
 
@@ -213,3 +213,78 @@ drop_kernel_rst() {
 
 PY=${PY:-/usr/bin/python3}
 CONF_DIR=$TOP/tests/conformance
+
+# eno_val FILE KEY: the value of a "KEY: value" line of an eno_probe output
+eno_val() { awk -v k="$2:" '$1 == k { sub(/^[^ ]+ /, ""); print; exit }' "$1"; }
+
+# eno_status FILE PORT FIELD: FIELD of the stream entry whose local or remote
+# port is PORT in an `enoctl status --json` output
+eno_status() {
+  "$PY" - "$@" <<'PYEOF'
+import json, sys
+f, port, field = sys.argv[1], sys.argv[2], sys.argv[3]
+for e in json.load(open(f)):
+    if e["kind"] == "stream" and (e["local"].endswith(":" + port) or e["remote"].endswith(":" + port)):
+        print(e[field])
+        break
+else:
+    print("(no connection with port %s)" % port)
+PYEOF
+}
+
+# eno_conn NAME PORT DEST: one connection between two eno_probe programs under
+# enorun: a server on port PORT behind the tund of $ESRV_SOCK (default B) and a
+# client behind $ECLI_SOCK (default A) connecting to DEST.  Extra eno_probe
+# options in the arrays SRV_OPTS / CLI_OPTS, enorun options in SRV_ENORUN /
+# CLI_ENORUN.  Both stop once connected (options printed) while both tunds'
+# `enoctl status --json` is saved to $WORK/NAME.{srv,cli}.status; then they
+# exchange "hello NAME".  Outputs: $WORK/NAME.{srv,cli}.out.
+SRV_OPTS=(); CLI_OPTS=(); SRV_ENORUN=(); CLI_ENORUN=()
+eno_conn() {
+  local n=$1 port=$2 dest=$3 pause=$WORK/$1.pause
+  local ss=${ESRV_SOCK:-$B_SOCK} cs=${ECLI_SOCK:-$A_SOCK}
+  local so=$WORK/$n.srv.out co=$WORK/$n.cli.out
+  timeout 50 ip netns exec "$NS" "$ENORUN" --socket "$ss" "${SRV_ENORUN[@]}" -- "$PROGS/eno_probe" \
+    "${SRV_OPTS[@]}" --pause-file "$pause" server "$port" >"$so" 2>&1 &
+  local sp=$!
+  wait_log "$so" '^listening'
+  timeout 50 ip netns exec "$NS" "$ENORUN" --socket "$cs" "${CLI_ENORUN[@]}" -- "$PROGS/eno_probe" \
+    "${CLI_OPTS[@]}" --pause-file "$pause" --send "hello $n" client "$dest" "$port" >"$co" 2>&1 &
+  local cp=$!
+  wait_log "$co" '^(paused|done)' 30
+  grep -q '^paused' "$co" && wait_log "$so" '^paused' 30
+  "$BUILD/enoctl" --socket "$ss" status --json >"$WORK/$n.srv.status" 2>&1
+  "$BUILD/enoctl" --socket "$cs" status --json >"$WORK/$n.cli.status" 2>&1
+  touch "$pause"
+  wait "$cp" || echo "client exit $?" >>"$co"
+  if grep -q '^paused' "$co"; then
+    wait "$sp" || echo "server exit $?" >>"$so"
+  else
+    kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null
+  fi
+  SRV_OPTS=(); CLI_OPTS=(); SRV_ENORUN=(); CLI_ENORUN=()
+}
+
+# expectations that do not stop the test: every mismatch is reported at the end
+ENO_BAD=()
+expect() {   # expect DESCRIPTION ACTUAL WANTED
+  if [ "$2" != "$3" ]; then
+    ENO_BAD+=("$1: got '$2', expected '$3'")
+    echo "  MISMATCH $1: got '$2', expected '$3'"
+  fi
+}
+expect_match() {   # expect_match DESCRIPTION ACTUAL REGEX
+  if ! [[ $2 =~ $3 ]]; then
+    ENO_BAD+=("$1: got '$2', expected /$3/")
+    echo "  MISMATCH $1: got '$2', expected /$3/"
+  fi
+}
+expect_done() {
+  [ ${#ENO_BAD[@]} -eq 0 ] || fail "${#ENO_BAD[@]} mismatch(es): $(printf '%s; ' "${ENO_BAD[@]}")"
+}
+
+# pcap_eno PCAP PORT [NEEDLE] KEY: a line of tests/conformance/pcap_eno.py
+pcap_eno() {
+  local k=${*: -1}
+  "$PY" "$CONF_DIR/pcap_eno.py" "${@:1:$#-1}" | awk -v k="$k:" '$1 == k { print $2 }'
+}
