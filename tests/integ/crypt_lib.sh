@@ -48,12 +48,13 @@ cap_stop() {
   return 0
 }
 
-# dump NAME KEYLOG: enodump --json of $WORK/NAME.pcap -> $WORK/NAME.json,
-# flattened to $WORK/NAME.q; DUMP_RC = enodump's exit status
+# dump NAME KEYLOG [enodump args]: enodump --json of $WORK/NAME.pcap ->
+# $WORK/NAME.json, flattened to $WORK/NAME.q; DUMP_RC = enodump's exit status
 dump() {
   local name=$1 keylog=$2
+  shift 2
   DUMP_RC=0
-  timeout 300 "$ENODUMP" --keylog "$keylog" --json "$WORK/$name.pcap" >"$WORK/$name.json" \
+  timeout 300 "$ENODUMP" --keylog "$keylog" --json "$@" "$WORK/$name.pcap" >"$WORK/$name.json" \
     2>"$WORK/enodump-$name.log" || DUMP_RC=$?
   [ $DUMP_RC -le 1 ] || { cat "$WORK/enodump-$name.log" >&2; fail "enodump failed on $name.pcap (exit $DUMP_RC)"; }
   "$PY" "$CQ" "$WORK/$name.json" >"$WORK/$name.q" || fail "crypt_q.py cannot read $name.json"
@@ -119,16 +120,18 @@ expect_rc() {
 # restart_tunds [tund args...]: stop both tunds and start them again with new
 # settings (same addresses, sockets, TUN names; TUND_A_ARGS / TUND_B_ARGS apply)
 restart_tunds() {
-  local p
-  for p in "${TUND_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${TUND_PIDS[@]}"; do
-    wait_gone "$p" 10 || { kill -9 "$p" 2>/dev/null; wait_gone "$p" 5; }
-  done
-  TUND_PIDS=()
-  for _ in $(seq 1 100); do
+  # enoctl stop: TUND_PIDS hold the subshells start_tund ran tund in, not tund
+  enoctl_a stop >/dev/null 2>&1 || true
+  enoctl_b stop >/dev/null 2>&1 || true
+  for _ in $(seq 1 200); do
     in_ns ip link show tun-a >/dev/null 2>&1 || in_ns ip link show tun-b >/dev/null 2>&1 || break
     sleep 0.05
   done
+  in_ns ip link show tun-a >/dev/null 2>&1 && fail "tund A did not stop (enoctl stop)"
+  in_ns ip link show tun-b >/dev/null 2>&1 && fail "tund B did not stop (enoctl stop)"
+  local p
+  for p in "${TUND_PIDS[@]}"; do wait_gone "$p" 10 || true; done
+  TUND_PIDS=()
   rm -f "$A_SOCK" "$B_SOCK"
   # shellcheck disable=SC2086
   start_tund a "$A_SOCK" tun-a $HA4 $A4 $HA6 $A6 "$@" ${TUND_A_ARGS:-}

@@ -13,6 +13,10 @@ single spaces, so that shell tests can grep a connection by its client port
   a2b_bytes a2b_sha a2b_rekeys a2b_fin a2b_frames   (the active opener's direction)
   b2a_bytes b2a_sha b2a_rekeys b2a_fin b2a_frames
   pt (1 when ENO was not negotiated and the payload is plaintext)
+  a_offer    (1 when the active opener's SYN offered resumption: a tcpcrypt
+              TEP suboption with v=1 and at least 9 data bytes, §3.5)
+  a2b_key_max b2a_key_max   (with enodump -v: the most plaintext bytes sent
+                             under one key generation, §3.8; else -)
 """
 import json
 import sys
@@ -33,6 +37,11 @@ def main():
         eno = c.get("eno") or {}
         t = c.get("tcpcrypt")
         out = [("src", c["src"]), ("dst", c["dst"]), ("eno_ok", v(eno.get("ok")))]
+        offer = False
+        for sub in ((eno.get("syn_parsed") or {}).get("suboptions") or []):
+            if sub.get("type") == "tep" and sub.get("v") and len(sub.get("data") or "") >= 18:
+                offer = True
+        out.append(("a_offer", v(offer)))
         if t:
             res = t.get("resume") or {}
             errs = len(t.get("errors") or [])
@@ -48,6 +57,10 @@ def main():
                 out += [(short + "_bytes", v(d.get("bytes"))), (short + "_sha", v(d.get("sha256"))),
                         (short + "_rekeys", v(d.get("rekeys"))), (short + "_fin", v(d.get("fin"))),
                         (short + "_frames", v(d.get("frames")))]
+                per_gen = {}
+                for fr in d.get("frame_list") or []:
+                    per_gen[fr["gen"]] = per_gen.get(fr["gen"], 0) + fr.get("plen", 0)
+                out.append((short + "_key_max", str(max(per_gen.values())) if per_gen else "-"))
             out.append(("errors", str(errs)))
             out.append(("pt", "0"))
         else:

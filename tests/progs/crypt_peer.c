@@ -18,7 +18,10 @@
  *   listening PORT
  *   conn N local=IP:PORT peer=IP:PORT state=S role=A|B negtep=0xNN resumed=0|1
  *        aead=0xNNNN sessid=HEX|none(errno)
- *   rekey N at=BYTES rc=0|errno-name      (TCP_CRYPT_REKEY issued)
+ *   rekey N at=BYTES rc=0|errno-name      (TCP_CRYPT_REKEY; EAGAIN is retried
+ *                                          after each further chunk)
+ *   rekey-eagain N COUNT                  (how many times tund said EAGAIN)
+ *   cache-flush N rc=0|errno-name         (--flush-after)
  *   paused N at=BYTES                     (--pause-at: waiting for FILE)
  *   progress N recv=BYTES                 (--progress-at: received that much)
  *   sent N BYTES SHA256
@@ -380,11 +383,16 @@ struct xfer {
   char sha[65];
 };
 
-static void do_rekey(int fd, int n, uint64_t at)
+/* TCP_CRYPT_REKEY; 1 when it should be tried again later (EAGAIN: tund
+ * lets a host have one re-key in progress at a time, RFC 8548 §3.8) */
+static int do_rekey(int fd, int n, uint64_t at)
 {
   int one = 1;
   int r = setsockopt(fd, IPPROTO_TCP, TCP_CRYPT_REKEY, &one, sizeof(one));
+  if (r != 0 && errno == EAGAIN)
+    return 1;
   printf("rekey %d at=%llu rc=%s\n", n, (unsigned long long)at, r == 0 ? "0" : errname(errno));
+  return 0;
 }
 
 static void wait_file(const char *path)
@@ -402,7 +410,8 @@ static void *writer(void *arg)
   struct cp_sha sh;
   cp_sha_init(&sh);
   uint8_t *buf = malloc(opt.chunk);
-  int rk = 0;
+  int rk = 0, want_rekey = 0;
+  unsigned again = 0;
   uint64_t next_every = opt.rekey_every;
   int paused = 0;
   while (buf && x->sent < opt.send) {
@@ -433,13 +442,23 @@ static void *writer(void *arg)
     }
     cp_sha_update(&sh, buf, n);
     x->sent += n;
-    while (rk < opt.nrekey && x->sent >= opt.rekey_at[rk])
-      do_rekey(x->fd, x->n, opt.rekey_at[rk++]);
+    /* a re-key due (--rekey-at / --rekey-every); while tund answers EAGAIN
+     * it is retried after each further chunk (several due ones merge) */
+    while (rk < opt.nrekey && x->sent >= opt.rekey_at[rk]) {
+      want_rekey = 1;
+      rk++;
+    }
     while (opt.rekey_every && x->sent >= next_every && x->sent < opt.send) {
-      do_rekey(x->fd, x->n, next_every);
+      want_rekey = 1;
       next_every += opt.rekey_every;
     }
+    if (want_rekey && x->sent < opt.send) {
+      want_rekey = do_rekey(x->fd, x->n, x->sent);
+      again += (unsigned)want_rekey;
+    }
   }
+  if (again)
+    printf("rekey-eagain %d %u\n", x->n, again);
   if (!opt.hold && shutdown(x->fd, SHUT_WR) != 0) {
     x->err = errno;
     printf("send-error %d %d %s at=%llu (shutdown)\n", x->n, x->err, errname(x->err),
