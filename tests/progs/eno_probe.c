@@ -7,6 +7,8 @@
  *
  *   eno_probe [OPTIONS] client HOST PORT
  *   eno_probe [OPTIONS] server PORT            accept one connection
+ *   eno_probe [OPTIONS] pending HOST PORT      nonblocking connect to a peer
+ *        that does not answer; print the options while the SYN is out
  *   eno_probe [OPTIONS] simopen LPORT HOST PORT
  *        bind LPORT, connect to HOST:PORT, retry on ECONNREFUSED (simultaneous
  *        open when the peer does the same at the same moment)
@@ -20,9 +22,12 @@
  *   --send TEXT        what the client sends (default "hello eno")
  *   --check-einval     before connect: try TCP_ENO_TEPS {21,05} and {85} and
  *                      print the results ("badteps-05: EINVAL")
+ *   --show-before      print the options of the unconnected socket
+ *                      ("pre-sessid: ENOTCONN", "pre-teps: 212423", ...)
  *   --check-after      after the connection is up: try setting TCP_ENO_TEPS,
- *                      TCP_ENO_SELF_GOPT and TCP_ENO_ENABLED and print the
- *                      results ("after-teps: EISCONN")
+ *                      TCP_ENO_SELF_GOPT, TCP_ENO_ENABLED, TCP_ENO_RAW and
+ *                      TCP_ENO_AA_MANDATORY and print the results
+ *                      ("after-teps: EISCONN"), then read RW options back
  *   --go-file PATH     print "ready", then wait until PATH exists before
  *                      connecting
  *   --pause-file PATH  once connected (options printed), print "paused" and
@@ -55,7 +60,7 @@
 static const char *o_teps;
 static int o_gopt = -1000, o_enabled = -1000, o_mandatory, o_check_einval, o_check_after;
 static const char *o_raw, *o_send = "hello eno", *o_go, *o_hold, *o_pause, *o_bind;
-static int o_deadline = 40;
+static int o_deadline = 40, o_show_before;
 static int quiet;
 
 static const char *ename(int e)
@@ -128,6 +133,9 @@ static void set_bytes(int fd, const char *label, int name, const unsigned char *
     printf("%s: %s\n", label, r == 0 ? "ok" : ename(errno));
 }
 
+static void get_int(int fd, const char *label, int name);
+static void get_bytes(int fd, const char *label, int name);
+
 static void pre_opts(int fd)
 {
   unsigned char b[64];
@@ -137,6 +145,13 @@ static void pre_opts(int fd)
     set_bytes(fd, "badteps-05", TCP_ENO_TEPS, bad1, sizeof(bad1));
     set_bytes(fd, "badteps-85", TCP_ENO_TEPS, bad2, sizeof(bad2));
     set_bytes(fd, "badteps-21-85", TCP_ENO_TEPS, bad3, sizeof(bad3));
+    unsigned char bad4[] = { 0x1f }, bad5[] = { 0x23, 0x30 };
+    set_bytes(fd, "badteps-1f", TCP_ENO_TEPS, bad4, sizeof(bad4));
+    set_bytes(fd, "badteps-30", TCP_ENO_TEPS, bad5, sizeof(bad5));
+    get_bytes(fd, "teps-after-bad", TCP_ENO_TEPS);
+    set_int(fd, "badgopt-32", TCP_ENO_SELF_GOPT, 32);
+    set_int(fd, "badgopt-neg", TCP_ENO_SELF_GOPT, -1);
+    set_int(fd, "badenabled-2", TCP_ENO_ENABLED, 2);
   }
   if (o_teps) {
     n = parse_hexlist(o_teps, b, sizeof(b));
@@ -158,7 +173,11 @@ static void get_int(int fd, const char *label, int name)
 {
   int v = -1;
   socklen_t l = sizeof(v);
-  if (getsockopt(fd, IPPROTO_TCP, name, &v, &l) == 0)
+  errno = 0;
+  int r = getsockopt(fd, IPPROTO_TCP, name, &v, &l);
+  if (r == 0 && v < 0)
+    printf("%s: %d\n", label, v);
+  else if (r == 0)
     printf("%s: 0x%02x\n", label, v);
   else
     printf("%s: %s\n", label, ename(errno));
@@ -202,6 +221,28 @@ static void show(int fd)
   get_bytes(fd, "raw", TCP_ENO_RAW);
 }
 
+/* the options of a socket that has not connected yet ("pre-" lines) */
+static void show_before(int fd)
+{
+  int v = -1;
+  socklen_t l = sizeof(v);
+  if (!o_show_before)
+    return;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_ENO_STATE, &v, &l) < 0)
+    printf("pre-state: %s\n", ename(errno));
+  else
+    printf("pre-state: %d\n", v);
+  get_bytes(fd, "pre-sessid", TCP_ENO_SESSID);
+  get_int(fd, "pre-negtep", TCP_ENO_NEGTEP);
+  get_bytes(fd, "pre-transcript", TCP_ENO_TRANSCRIPT);
+  get_int(fd, "pre-enabled", TCP_ENO_ENABLED);
+  get_bytes(fd, "pre-teps", TCP_ENO_TEPS);
+  get_int(fd, "pre-self-gopt", TCP_ENO_SELF_GOPT);
+  get_int(fd, "pre-aa-mandatory", TCP_ENO_AA_MANDATORY);
+  get_int(fd, "pre-tep-mandatory", TCP_ENO_TEP_MANDATORY);
+  get_bytes(fd, "pre-raw", TCP_ENO_RAW);
+}
+
 static void post_checks(int fd)
 {
   if (!o_check_after)
@@ -211,6 +252,10 @@ static void post_checks(int fd)
   set_int(fd, "after-gopt", TCP_ENO_SELF_GOPT, 1);
   set_int(fd, "after-enabled", TCP_ENO_ENABLED, 1);
   set_bytes(fd, "after-raw", TCP_ENO_RAW, t, sizeof(t));
+  set_int(fd, "after-aa-mandatory", TCP_ENO_AA_MANDATORY, 1);
+  get_bytes(fd, "after-teps-read", TCP_ENO_TEPS);
+  get_int(fd, "after-enabled-read", TCP_ENO_ENABLED);
+  get_int(fd, "after-tep-mandatory-read", TCP_ENO_TEP_MANDATORY);
 }
 
 static void pause_here(void)
@@ -302,6 +347,7 @@ static int client(const char *host, const char *port)
     printf("socket: %s\n", ename(errno));
     return 1;
   }
+  show_before(s);
   pre_opts(s);
   if (o_bind) {
     struct sockaddr_storage bs;
@@ -339,6 +385,7 @@ static int server(const char *port)
   }
   setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+  show_before(s);
   pre_opts(s);
   memset(&a, 0, sizeof(a));
   a.sin6_family = AF_INET6;
@@ -436,6 +483,47 @@ static int simopen(const char *lport, const char *host, const char *port)
   }
 }
 
+/* nonblocking connect to a peer that does not answer: the options while the
+ * SYN is out (api-06: ENOTCONN for read-only options, EISCONN for settings) */
+static int pending(const char *host, const char *port)
+{
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  if (resolve(host, port, &ss, &sl)) {
+    printf("error: cannot parse %s\n", host);
+    return 2;
+  }
+  int s = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (s < 0) {
+    printf("socket: %s\n", ename(errno));
+    return 1;
+  }
+  pre_opts(s);
+  int r = connect(s, (struct sockaddr *)&ss, sl);
+  printf("pending-connect: %s\n", r == 0 ? "ok" : ename(errno));
+  /* connect() returned EINPROGRESS: tund has sent (or is sending) the SYN,
+   * which nobody answers, so the state stays "negotiating" */
+  int v = -1;
+  socklen_t l = sizeof(v);
+  if (getsockopt(s, IPPROTO_TCP, TCP_ENO_STATE, &v, &l) < 0)
+    printf("pending-state: %s\n", ename(errno));
+  else
+    printf("pending-state: %d\n", v);
+  get_bytes(s, "pending-sessid", TCP_ENO_SESSID);
+  get_int(s, "pending-negtep", TCP_ENO_NEGTEP);
+  get_int(s, "pending-role", TCP_ENO_ROLE);
+  get_bytes(s, "pending-transcript", TCP_ENO_TRANSCRIPT);
+  unsigned char t[] = { 0x23 };
+  set_bytes(s, "pending-set-teps", TCP_ENO_TEPS, t, sizeof(t));
+  set_int(s, "pending-set-gopt", TCP_ENO_SELF_GOPT, 1);
+  set_int(s, "pending-set-enabled", TCP_ENO_ENABLED, 0);
+  set_int(s, "pending-set-aa-mandatory", TCP_ENO_AA_MANDATORY, 1);
+  get_bytes(s, "pending-teps-read", TCP_ENO_TEPS);
+  close(s);
+  printf("done\n");
+  return 0;
+}
+
 static void on_alarm(int sig)
 {
   (void)sig;
@@ -468,6 +556,8 @@ int main(int argc, char **argv)
       o_send = v;
     else if (!strcmp(a, "--check-einval"))
       o_check_einval = 1;
+    else if (!strcmp(a, "--show-before"))
+      o_show_before = 1;
     else if (!strcmp(a, "--check-after"))
       o_check_after = 1;
     else if (ARG("--go-file"))
@@ -493,8 +583,11 @@ int main(int argc, char **argv)
     return client(argv[i + 1], argv[i + 2]);
   if (argc - i == 2 && !strcmp(argv[i], "server"))
     return server(argv[i + 1]);
+  if (argc - i == 3 && !strcmp(argv[i], "pending"))
+    return pending(argv[i + 1], argv[i + 2]);
   if (argc - i == 4 && !strcmp(argv[i], "simopen"))
     return simopen(argv[i + 1], argv[i + 2], argv[i + 3]);
-  fprintf(stderr, "usage: eno_probe [OPTIONS] client HOST PORT | server PORT | simopen LPORT HOST PORT\n");
+  fprintf(stderr, "usage: eno_probe [OPTIONS] client HOST PORT | server PORT | pending HOST PORT |"
+                  " simopen LPORT HOST PORT\n");
   return 2;
 }
