@@ -288,3 +288,9 @@ pcap_eno() {
   local k=${*: -1}
   "$PY" "$CONF_DIR/pcap_eno.py" "${@:1:$#-1}" | awk -v k="$k:" '$1 == k { print $2 }'
 }
+
+# bg_a / bg_b CMD...: run_a / run_b in the background without a wrapper
+# shell, so that $! is the program's own pid (ip netns exec and enorun exec
+# it), e.g. for kill -9.  Redirections given to the call apply.
+bg_a() { ip netns exec "$NS" "$ENORUN" --socket "$A_SOCK" -- "$@" & }
+bg_b() { ip netns exec "$NS" "$ENORUN" --socket "$B_SOCK" -- "$@" & }

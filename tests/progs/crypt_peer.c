@@ -22,7 +22,8 @@
  *                                          after each further chunk)
  *   rekey-eagain N COUNT                  (how many times tund said EAGAIN)
  *   cache-flush N rc=0|errno-name         (--flush-after)
- *   paused N at=BYTES                     (--pause-at: waiting for FILE)
+ *   paused N at=BYTES                     (--pause-at: the writer waits for FILE)
+ *   rpaused N at=BYTES                    (--rpause-at: the reader waits for FILE)
  *   progress N recv=BYTES                 (--progress-at: received that much)
  *   sent N BYTES SHA256
  *   recv N BYTES SHA256
@@ -191,6 +192,8 @@ static struct {
   uint64_t pause_at;
   const char *pause_file;
   uint64_t progress_at;
+  uint64_t rpause_at;
+  const char *rpause_file;
   size_t chunk;
   int v6;
   int hold;                   /* do not shutdown(SHUT_WR) after sending */
@@ -243,7 +246,8 @@ static void usage(void)
           "usage: crypt_peer server PORT [opts] | client HOST PORT [opts] | gen|sha BYTES [--seed S|--marker T]\n"
           "opts: --send N --seed S --marker T --verify S --verify-marker T --conns K --teps 21,23\n"
           "      --aconf 0001,0010 --bconf ... --noresume --nocache --flush-before --flush-after\n"
-          "      --aware --rekey-at N[,N..] --rekey-every N --pause-at N FILE --progress-at N\n"
+          "      --aware --rekey-at N[,N..] --rekey-every N --pause-at N FILE --rpause-at N FILE\n"
+          "      --progress-at N"
           "      --chunk N --hold -6\n");
   exit(2);
 }
@@ -283,6 +287,12 @@ static void parse_opts(int argc, char **argv, int i)
       if (i + 2 >= argc || parse_size(argv[i + 1], &opt.pause_at))
         usage();
       opt.pause_file = argv[i + 2];
+      i += 2;
+    }
+    else if (!strcmp(a, "--rpause-at")) {
+      if (i + 2 >= argc || parse_size(argv[i + 1], &opt.rpause_at))
+        usage();
+      opt.rpause_file = argv[i + 2];
       i += 2;
     }
     else if (!strcmp(a, "--progress-at")) { NEED(); if (parse_size(v, &opt.progress_at)) usage(); }
@@ -492,9 +502,19 @@ static int run_conn(int fd, int n)
   cp_sha_init(&sh);
   static uint8_t buf[1 << 16], ref[1 << 16];
   uint64_t got = 0;
-  int progressed = 0;
+  int progressed = 0, rpaused = 0;
   for (;;) {
-    ssize_t r = read(fd, buf, sizeof(buf));
+    size_t want = sizeof(buf);
+    if (opt.rpause_file && !rpaused) {
+      if (got == opt.rpause_at) {
+        printf("rpaused %d at=%llu\n", n, (unsigned long long)got);
+        wait_file(opt.rpause_file);
+        rpaused = 1;
+      } else if (opt.rpause_at - got < want) {
+        want = (size_t)(opt.rpause_at - got);
+      }
+    }
+    ssize_t r = read(fd, buf, want);
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0) {

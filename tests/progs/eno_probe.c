@@ -18,6 +18,8 @@
  *   --gopt N           TCP_ENO_SELF_GOPT
  *   --enabled N        TCP_ENO_ENABLED (-1, 0, 1)
  *   --mandatory        TCP_ENO_TEP_MANDATORY = 1
+ *   --mandatory-after  client: TCP_ENO_TEP_MANDATORY = 1 once connected (before
+ *                      sending), then print SO_ERROR
  *   --raw HEX          TCP_ENO_RAW, hex string of the option contents ("20")
  *   --send TEXT        what the client sends (default "hello eno")
  *   --check-einval     before connect: try TCP_ENO_TEPS {21,05} and {85} and
@@ -60,7 +62,7 @@
 static const char *o_teps;
 static int o_gopt = -1000, o_enabled = -1000, o_mandatory, o_check_einval, o_check_after;
 static const char *o_raw, *o_send = "hello eno", *o_go, *o_hold, *o_pause, *o_bind;
-static int o_deadline = 40, o_show_before;
+static int o_deadline = 40, o_show_before, o_mandatory_after;
 static int quiet;
 
 static const char *ename(int e)
@@ -316,6 +318,15 @@ static int exchange_client(int s)
   show(s);
   post_checks(s);
   pause_here();
+  if (o_mandatory_after) {
+    /* api-06: "immediately aborts the connection if set to 1 on an
+     * established unencrypted connection" */
+    set_int(s, "after-mandatory", TCP_ENO_TEP_MANDATORY, 1);
+    int e = 0;
+    socklen_t el = sizeof(e);
+    getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &el);
+    printf("after-mandatory-so-error: %s\n", e ? ename(e) : "0");
+  }
   size_t len = strlen(o_send);
   if (write(s, o_send, len) != (ssize_t)len) {
     printf("write: %s\n", ename(errno));
@@ -556,6 +567,8 @@ int main(int argc, char **argv)
       o_send = v;
     else if (!strcmp(a, "--check-einval"))
       o_check_einval = 1;
+    else if (!strcmp(a, "--mandatory-after"))
+      o_mandatory_after = 1;
     else if (!strcmp(a, "--show-before"))
       o_show_before = 1;
     else if (!strcmp(a, "--check-after"))

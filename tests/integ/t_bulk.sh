@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# 1 GiB from a program behind tund A to a program behind tund B (and 64 MiB
+# back at the same time), SHA-256 checked on both ends.
+. "$(dirname "$0")/lib.sh"
+topo_up
+
+X=$PROGS/xfer
+# the test program's own SHA-256 agrees with sha256sum
+[ "$("$X" sha 3M --seed 5)" = "$("$X" gen 3M --seed 5 | sha256sum | cut -d' ' -f1)" ] ||
+  fail "xfer's SHA-256 disagrees with sha256sum"
+
+run_b timeout 120 "$X" serve 7001 --send 64M --seed 2 >"$WORK/srv.out" 2>"$WORK/srv.log" &
+srv=$!
+wait_log "$WORK/srv.out" '^listening'
+t0=$SECONDS
+timeout 120 ip netns exec "$NS" "$ENORUN" --socket "$A_SOCK" -- "$X" client "$B4" 7001 --send 1G --seed 1 \
+  >"$WORK/cli.out" 2>"$WORK/cli.log" || fail "client failed: $(cat "$WORK/cli.out" "$WORK/cli.log")"
+wait "$srv" || fail "server failed: $(cat "$WORK/srv.out" "$WORK/srv.log")"
+note "1 GiB + 64 MiB in $((SECONDS - t0)) s"
+
+want=$("$X" sha 1G --seed 1)
+[ "$(sha_line "$WORK/cli.out" sent)" = "1073741824 $want" ] || fail "client sent: $(cat "$WORK/cli.out")"
+[ "$(sha_line "$WORK/srv.out" recv)" = "1073741824 $want" ] ||
+  fail "server received $(sha_line "$WORK/srv.out" recv), expected 1073741824 $want"
+back=$("$X" sha 64M --seed 2)
+[ "$(sha_line "$WORK/srv.out" sent)" = "67108864 $back" ] || fail "server sent: $(cat "$WORK/srv.out")"
+[ "$(sha_line "$WORK/cli.out" recv)" = "67108864 $back" ] ||
+  fail "client received $(sha_line "$WORK/cli.out" recv), expected 67108864 $back"
+wait_count "$A_SOCK" 0
+wait_count "$B_SOCK" 0
+note "ok"

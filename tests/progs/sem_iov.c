@@ -1,0 +1,189 @@
+/*
+ * sem_iov — scatter/gather and file I/O on shim sockets:
+ *   writev/readv and sendmsg/recvmsg with several iovecs (odd sizes, empty
+ *   ones, a large one that wraps the ring), msg_flags/msg_namelen results;
+ *   sendfile() from a file with an offset pointer (offset advanced, file
+ *   position untouched) and with NULL (file position advanced), a count
+ *   beyond EOF; recvfrom/sendto on a connected socket.
+ */
+#include <sys/sendfile.h>
+#include <sys/uio.h>
+
+#include "tprog.h"
+
+static void gather(void)
+{
+  int s, k;
+  STEP("writev with 5 iovecs (one empty) -> peer");
+  mkpair(&s, &k);
+  static uint8_t a[1], b[1000], c[70000], e[3], all[71004], got[71004];
+  fill_pat(all, sizeof(all), 0, 81);
+  memcpy(a, all, 1);
+  memcpy(b, all + 1, 1000);
+  memcpy(c, all + 1001, 70000);
+  memcpy(e, all + 71001, 3);
+  struct iovec v[5] = { { a, 1 }, { b, 1000 }, { NULL, 0 }, { c, 70000 }, { e, 3 } };
+  size_t done = 0;
+  int64_t end = now_ms() + 10000;
+  /* a blocking writev writes everything (the ring is larger than 71004) */
+  ssize_t w = writev(s, v, 5);
+  CHECK(w == (ssize_t)sizeof(all), "writev returned %zd", w);
+  read_exact(k, got, sizeof(got), 10000, "peer reads the writev");
+  CHECK(!memcmp(got, all, sizeof(all)), "writev content");
+
+  STEP("peer -> readv into 4 iovecs");
+  write_all(k, all, sizeof(all), 10000, "peer write");
+  uint8_t r1[7], r2[1], r3[50000], r4[30000];
+  struct iovec rv[4] = { { r1, 7 }, { r2, 1 }, { r3, 50000 }, { r4, 30000 } };
+  done = 0;
+  uint8_t *flat = got;
+  while (done < sizeof(all)) {
+    CHECK(now_ms() < end, "readv: %zu of %zu", done, sizeof(all));
+    wait_fd(s, POLLIN, 200);
+    ssize_t r = readv(s, rv, 4);
+    CHECK(r > 0, "readv");
+    /* gather what landed in the iovecs, in order */
+    size_t left = (size_t)r;
+    for (int i = 0; i < 4 && left; i++) {
+      size_t n = rv[i].iov_len < left ? rv[i].iov_len : left;
+      memcpy(flat + done, rv[i].iov_base, n);
+      done += n;
+      left -= n;
+    }
+  }
+  CHECK(!memcmp(got, all, sizeof(all)), "readv content");
+  close(s);
+  close(k);
+}
+
+static void msgs(void)
+{
+  int s, k;
+  STEP("sendmsg / recvmsg with iovecs");
+  mkpair_srv(AF_INET, &s, &k);
+  char h1[] = "HEAD", h2[] = "-", body[3000];
+  memset(body, 'B', sizeof(body));
+  struct iovec v[3] = { { h1, 4 }, { h2, 1 }, { body, sizeof(body) } };
+  struct msghdr m;
+  memset(&m, 0, sizeof(m));
+  m.msg_iov = v;
+  m.msg_iovlen = 3;
+  CHECK(sendmsg(s, &m, 0) == 3005, "sendmsg");
+  char got[3005];
+  read_exact(k, got, sizeof(got), 5000, "peer reads sendmsg");
+  CHECK(!memcmp(got, "HEAD-", 5) && got[5] == 'B' && got[3004] == 'B', "sendmsg content");
+
+  CHECK(write(k, "0123456789", 10) == 10, "peer write");
+  char x[4], y[6];
+  struct iovec rv[2] = { { x, 4 }, { y, 6 } };
+  struct sockaddr_storage from;
+  char ctl[64];
+  memset(&m, 0, sizeof(m));
+  m.msg_iov = rv;
+  m.msg_iovlen = 2;
+  m.msg_name = &from;
+  m.msg_namelen = sizeof(from);
+  m.msg_control = ctl;
+  m.msg_controllen = sizeof(ctl);
+  CHECK(wait_fd(s, POLLIN, 5000) & POLLIN, "not readable");
+  msleep(50);
+  ssize_t r = recvmsg(s, &m, MSG_WAITALL);
+  CHECK(r == 10, "recvmsg(MSG_WAITALL) returned %zd", r);
+  CHECK(!memcmp(x, "0123", 4) && !memcmp(y, "456789", 6), "recvmsg scatter");
+  CHECK(m.msg_flags == 0, "recvmsg msg_flags 0x%x", m.msg_flags);
+  CHECK(m.msg_controllen == 0, "recvmsg msg_controllen %zu", (size_t)m.msg_controllen);
+
+  STEP("sendto/recvfrom on a connected socket");
+  CHECK(sendto(s, "st", 2, 0, NULL, 0) == 2, "sendto(NULL)");
+  read_exact(k, got, 2, 5000, "sendto data");
+  CHECK(write(k, "rf", 2) == 2, "peer write");
+  CHECK(wait_fd(s, POLLIN, 5000) & POLLIN, "not readable");
+  socklen_t fl = sizeof(from);
+  r = recvfrom(s, got, sizeof(got), 0, (struct sockaddr *)&from, &fl);
+  CHECK(r == 2 && !memcmp(got, "rf", 2), "recvfrom returned %zd", r);
+  close(s);
+  close(k);
+}
+
+static void files(void)
+{
+  int s, k;
+  STEP("sendfile with an offset pointer and with NULL");
+  char path[] = "/tmp/sem_iov.XXXXXX";
+  int f = mkstemp(path);
+  CHECK(f >= 0, "mkstemp");
+  unlink(path);
+  size_t fsz = 3 * 1024 * 1024 + 123;
+  uint8_t *data = malloc(fsz), *got = malloc(fsz);
+  CHECK(data && got, "malloc");
+  fill_pat(data, fsz, 0, 91);
+  CHECK(write(f, data, fsz) == (ssize_t)fsz, "write file");
+  CHECK(lseek(f, 0, SEEK_SET) == 0, "lseek");
+  mkpair(&s, &k);
+
+  /* offset pointer: 1 MiB starting at 1000; file position stays 0 */
+  off_t off = 1000;
+  size_t want = 1 << 20, sent = 0;
+  int64_t end = now_ms() + 20000;
+  size_t rcvd = 0;
+  set_nonblock(k, 1);
+  set_nonblock(s, 1);   /* a blocking sendfile would wait for the whole count while nobody reads */
+  while (sent < want || rcvd < want) {
+    CHECK(now_ms() < end, "sendfile: %zu sent, %zu received of %zu", sent, rcvd, want);
+    if (sent < want) {
+      ssize_t n = sendfile(s, f, &off, want - sent);
+      CHECK(n > 0 || errno == EAGAIN, "sendfile(offset)");
+      if (n < 0)
+        n = 0;
+      sent += (size_t)n;
+      CHECK(off == (off_t)(1000 + sent), "sendfile: offset %lld after %zu bytes", (long long)off, sent);
+    }
+    wait_fd(k, POLLIN, 100);
+    ssize_t r;
+    while ((r = read(k, got + rcvd, want - rcvd)) > 0)
+      rcvd += (size_t)r;
+  }
+  CHECK(!memcmp(got, data + 1000, want), "sendfile(offset) content");
+  CHECK(lseek(f, 0, SEEK_CUR) == 0, "sendfile with an offset pointer moved the file position");
+
+  /* NULL offset: from the file position (set to 2000), which advances */
+  CHECK(lseek(f, 2000, SEEK_SET) == 2000, "lseek");
+  want = fsz - 2000;     /* to EOF */
+  sent = rcvd = 0;
+  while (rcvd < want) {
+    CHECK(now_ms() < end + 20000, "sendfile(NULL): %zu sent, %zu received of %zu", sent, rcvd, want);
+    if (sent < want) {
+      ssize_t n = sendfile(s, f, NULL, want - sent + 100000);   /* asks for more than the file has */
+      CHECK(n >= 0 || errno == EAGAIN, "sendfile(NULL)");
+      if (n < 0)
+        n = 0;
+      sent += (size_t)n;
+      CHECK(lseek(f, 0, SEEK_CUR) == (off_t)(2000 + sent), "file position %lld after %zu bytes",
+            (long long)lseek(f, 0, SEEK_CUR), sent);
+      CHECK(sent <= want, "sendfile sent past EOF");
+    }
+    wait_fd(k, POLLIN, 100);
+    ssize_t r;
+    while ((r = read(k, got + rcvd, fsz - rcvd)) > 0)
+      rcvd += (size_t)r;
+  }
+  CHECK(rcvd == want && !memcmp(got, data + 2000, want), "sendfile(NULL) content");
+  CHECK(sendfile(s, f, NULL, 1000) == 0, "sendfile at EOF must return 0");
+  close(f);
+  close(s);
+  set_nonblock(k, 0);
+  expect_eof(k, 5000, "peer after close");
+  close(k);
+  free(data);
+  free(got);
+}
+
+int main(void)
+{
+  tp_init("sem_iov", 120);
+  gather();
+  msgs();
+  files();
+  printf("ok\n");
+  return 0;
+}

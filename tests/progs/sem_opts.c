@@ -1,0 +1,208 @@
+/*
+ * sem_opts — ioctl, names and options of shim sockets:
+ *   FIONREAD counts buffered bytes; FIONBIO switches O_NONBLOCK both ways;
+ *   getsockname/getpeername give AF_INET / AF_INET6 addresses and ports that
+ *   match the kernel peer's own view (client, accepted, v4, v6, v4 client on
+ *   a dual-stack v6 listener = v4-mapped), of an unbound and a listening
+ *   socket; getpeername before connect: ENOTCONN;
+ *   getsockopt SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN,
+ *   and round trips of TCP_NODELAY, SO_KEEPALIVE, SO_REUSEADDR, TCP_KEEPIDLE,
+ *   IPV6_V6ONLY; an unknown option: ENOPROTOOPT.
+ */
+#include "tprog.h"
+
+static int geti(int fd, int level, int name, const char *what)
+{
+  int v = -12345;
+  socklen_t l = sizeof(v);
+  CHECK(getsockopt(fd, level, name, &v, &l) == 0, "getsockopt %s", what);
+  CHECK(l == sizeof(int), "getsockopt %s: length %u", what, (unsigned)l);
+  return v;
+}
+
+static void seti(int fd, int level, int name, int v, const char *what)
+{
+  CHECK(setsockopt(fd, level, name, &v, sizeof(v)) == 0, "setsockopt %s = %d", what, v);
+}
+
+static void k_names(int k, struct sockaddr_storage *loc, struct sockaddr_storage *peer)
+{
+  socklen_t l = sizeof(*loc);
+  CHECK(syscall(SYS_getsockname, k, loc, &l) == 0, "kernel getsockname");
+  l = sizeof(*peer);
+  CHECK(syscall(SYS_getpeername, k, peer, &l) == 0, "kernel getpeername");
+}
+
+/* our names must be the mirror of the kernel peer's */
+static void mirror(int s, int k, int fam, const char *what)
+{
+  struct sockaddr_storage sl, sp, kl, kp;
+  char b1[128], b2[128];
+  memset(&sl, 0xee, sizeof(sl));
+  socklen_t l = sizeof(sl);
+  CHECK(getsockname(s, (struct sockaddr *)&sl, &l) == 0, "%s: getsockname", what);
+  CHECK(sl.ss_family == fam, "%s: getsockname family %d, expected %d", what, sl.ss_family, fam);
+  CHECK(l == (fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)),
+        "%s: getsockname length %u", what, (unsigned)l);
+  l = sizeof(sp);
+  CHECK(getpeername(s, (struct sockaddr *)&sp, &l) == 0, "%s: getpeername", what);
+  CHECK(sp.ss_family == fam, "%s: getpeername family %d", what, sp.ss_family);
+  k_names(k, &kl, &kp);
+  {
+    CHECK(sa_equal(&sl, &kp), "%s: our local %s != the peer's view of us %s", what,
+          sa_str(&sl, b1, sizeof(b1)), sa_str(&kp, b2, sizeof(b2)));
+    CHECK(sa_equal(&sp, &kl), "%s: our peer %s != the peer's own address %s", what,
+          sa_str(&sp, b1, sizeof(b1)), sa_str(&kl, b2, sizeof(b2)));
+  }
+  /* short buffer: truncated, length reports the full size */
+  struct sockaddr_storage tiny;
+  l = 4;
+  CHECK(getsockname(s, (struct sockaddr *)&tiny, &l) == 0, "%s: getsockname into 4 bytes", what);
+  CHECK(l == (fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)),
+        "%s: truncated getsockname length %u", what, (unsigned)l);
+}
+
+static void mapped(void)
+{
+  int port = 0;
+  STEP("v4 client on a dual-stack AF_INET6 listener: v4-mapped names");
+  int l = s_listen(AF_INET6, NULL, &port);
+  CHECK(geti(l, IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY") == 0, "listener is v6only");
+  int k = k_connect(AF_INET, LWIP4, port);
+  CHECK(wait_fd(l, POLLIN, 10000) & POLLIN, "listener not readable");
+  struct sockaddr_storage from;
+  socklen_t fl = sizeof(from);
+  int s = accept(l, (struct sockaddr *)&from, &fl);
+  CHECK(s >= 0, "accept");
+  CHECK(from.ss_family == AF_INET6 && fl == sizeof(struct sockaddr_in6), "accept address family %d len %u",
+        from.ss_family, (unsigned)fl);
+  struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&from;
+  CHECK(IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr), "accept: address is not v4-mapped");
+  struct sockaddr_storage kl, kp;
+  k_names(k, &kl, &kp);
+  CHECK(!memcmp(&a6->sin6_addr.s6_addr[12], &((struct sockaddr_in *)&kl)->sin_addr, 4) &&
+        a6->sin6_port == ((struct sockaddr_in *)&kl)->sin_port, "accept: wrong client address");
+  struct sockaddr_storage sl;
+  socklen_t l2 = sizeof(sl);
+  CHECK(getsockname(s, (struct sockaddr *)&sl, &l2) == 0 && sl.ss_family == AF_INET6, "getsockname mapped");
+  CHECK(IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&sl)->sin6_addr), "getsockname not v4-mapped");
+  CHECK(geti(s, SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN") == AF_INET6, "SO_DOMAIN of a mapped connection");
+  xfer_check(s, k, 1000, 101, "mapped");
+  close(s);
+  close(k);
+  close(l);
+}
+
+int main(void)
+{
+  int s, k;
+  char buf[4096];
+  tp_init("sem_opts", 120);
+
+  STEP("unconnected socket: names, options, errors");
+  s = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(s >= 0, "socket");
+  require_shim(s, "socket()");
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  CHECK(getsockname(s, (struct sockaddr *)&ss, &sl) == 0, "getsockname unbound");
+  CHECK(ss.ss_family == AF_INET && sa_port(&ss) == 0 &&
+        ((struct sockaddr_in *)&ss)->sin_addr.s_addr == 0, "unbound getsockname is not 0.0.0.0:0");
+  sl = sizeof(ss);
+  CHECK(getpeername(s, (struct sockaddr *)&ss, &sl) < 0 && errno == ENOTCONN, "getpeername unconnected: ENOTCONN");
+  CHECK(geti(s, SOL_SOCKET, SO_TYPE, "SO_TYPE") == SOCK_STREAM, "SO_TYPE");
+  CHECK(geti(s, SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN") == AF_INET, "SO_DOMAIN");
+  CHECK(geti(s, SOL_SOCKET, SO_PROTOCOL, "SO_PROTOCOL") == IPPROTO_TCP, "SO_PROTOCOL");
+  CHECK(geti(s, SOL_SOCKET, SO_ACCEPTCONN, "SO_ACCEPTCONN") == 0, "SO_ACCEPTCONN on a fresh socket");
+  CHECK(geti(s, SOL_SOCKET, SO_ERROR, "SO_ERROR") == 0, "SO_ERROR on a fresh socket");
+  int v;
+  socklen_t vl = sizeof(v);
+  CHECK(getsockopt(s, SOL_SOCKET, 0x7777, &v, &vl) < 0 && errno == ENOPROTOOPT, "unknown option: ENOPROTOOPT");
+  close(s);
+
+  STEP("AF_INET client: names mirror the peer's, options");
+  mkpair(&s, &k);
+  mirror(s, k, AF_INET, "v4 client");
+  CHECK(geti(s, SOL_SOCKET, SO_TYPE, "SO_TYPE") == SOCK_STREAM, "SO_TYPE");
+  CHECK(geti(s, SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN") == AF_INET, "SO_DOMAIN");
+  CHECK(geti(s, SOL_SOCKET, SO_ERROR, "SO_ERROR") == 0, "SO_ERROR");
+  CHECK(geti(s, SOL_SOCKET, SO_ACCEPTCONN, "SO_ACCEPTCONN") == 0, "SO_ACCEPTCONN on a stream");
+  CHECK(geti(s, IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY") == 0, "TCP_NODELAY default");
+  seti(s, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
+  CHECK(geti(s, IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY") == 1, "TCP_NODELAY after set 1");
+  seti(s, IPPROTO_TCP, TCP_NODELAY, 0, "TCP_NODELAY");
+  CHECK(geti(s, IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY") == 0, "TCP_NODELAY after set 0");
+  seti(s, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE");
+  CHECK(geti(s, SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE") == 1, "SO_KEEPALIVE");
+  seti(s, IPPROTO_TCP, TCP_KEEPIDLE, 77, "TCP_KEEPIDLE");
+  CHECK(geti(s, IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE") == 77, "TCP_KEEPIDLE");
+  CHECK(geti(s, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF") > 0, "SO_RCVBUF");
+  CHECK(geti(s, SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF") > 0, "SO_SNDBUF");
+
+  STEP("FIONREAD");
+  int n = -1;
+  CHECK(ioctl(s, FIONREAD, &n) == 0 && n == 0, "FIONREAD without data: %d", n);
+  memset(buf, 'r', sizeof(buf));
+  CHECK(write(k, buf, 1234) == 1234, "peer write");
+  int64_t end = now_ms() + 5000;
+  do {
+    CHECK(ioctl(s, FIONREAD, &n) == 0, "FIONREAD");
+    if (n == 1234)
+      break;
+    CHECK(n >= 0 && n < 1234, "FIONREAD %d", n);
+    msleep(10);
+  } while (now_ms() < end);
+  CHECK(n == 1234, "FIONREAD %d, expected 1234", n);
+  CHECK(read(s, buf, 1000) == 1000, "read");
+  CHECK(ioctl(s, FIONREAD, &n) == 0 && n == 234, "FIONREAD after reading 1000: %d", n);
+  CHECK(read(s, buf, 1000) == 234, "read rest");
+
+  STEP("FIONBIO");
+  int on = 1;
+  CHECK(ioctl(s, FIONBIO, &on) == 0, "FIONBIO on");
+  CHECK(fcntl(s, F_GETFL) & O_NONBLOCK, "FIONBIO did not set O_NONBLOCK");
+  CHECK(read(s, buf, 10) < 0 && errno == EAGAIN, "read after FIONBIO: expected EAGAIN");
+  on = 0;
+  CHECK(ioctl(s, FIONBIO, &on) == 0, "FIONBIO off");
+  CHECK(!(fcntl(s, F_GETFL) & O_NONBLOCK), "FIONBIO 0 did not clear O_NONBLOCK");
+  CHECK(write(k, "z", 1) == 1, "peer write");
+  CHECK(read(s, buf, 10) == 1, "blocking read after FIONBIO 0");
+  close(s);
+  close(k);
+
+  STEP("AF_INET6 client and accepted sockets");
+  mkpair_fam(AF_INET6, 0, &s, &k);
+  mirror(s, k, AF_INET6, "v6 client");
+  CHECK(geti(s, SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN") == AF_INET6, "SO_DOMAIN v6");
+  close(s);
+  close(k);
+  mkpair_srv(AF_INET, &s, &k);
+  mirror(s, k, AF_INET, "v4 accepted");
+  close(s);
+  close(k);
+  mkpair_srv(AF_INET6, &s, &k);
+  mirror(s, k, AF_INET6, "v6 accepted");
+  close(s);
+  close(k);
+
+  STEP("listener: names and options");
+  int port = 0;
+  int l = s_listen(AF_INET, NULL, &port);
+  CHECK(geti(l, SOL_SOCKET, SO_ACCEPTCONN, "SO_ACCEPTCONN") == 1, "SO_ACCEPTCONN on a listener");
+  CHECK(geti(l, SOL_SOCKET, SO_REUSEADDR, "SO_REUSEADDR") == 1, "SO_REUSEADDR on the listener");
+  sl = sizeof(ss);
+  CHECK(getsockname(l, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET && sa_port(&ss) == port &&
+        ((struct sockaddr_in *)&ss)->sin_addr.s_addr == 0, "listener getsockname is not 0.0.0.0:%d", port);
+  sl = sizeof(ss);
+  CHECK(getpeername(l, (struct sockaddr *)&ss, &sl) < 0 && errno == ENOTCONN, "listener getpeername: ENOTCONN");
+  close(l);
+  int l6 = socket(AF_INET6, SOCK_STREAM, 0);
+  CHECK(l6 >= 0, "socket v6");
+  seti(l6, IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY");
+  CHECK(geti(l6, IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY") == 1, "IPV6_V6ONLY round trip");
+  close(l6);
+
+  mapped();
+  printf("ok\n");
+  return 0;
+}

@@ -1,0 +1,110 @@
+/*
+ * sem_shutdown — half-close on shim sockets (client and accepted side):
+ *   shutdown(SHUT_WR): the peer reads our data then EOF; the peer keeps
+ *   sending and we keep receiving; our writes then fail with EPIPE; the
+ *   final close() ends the connection cleanly (the peer sees EOF, no RST).
+ *   The peer's SHUT_WR: we read EOF (again and again), can still write.
+ *   shutdown(SHUT_RD): read() returns 0 at once (no blocking), writing still
+ *   works, and the socket polls readable (POLLIN|POLLRDHUP), as on Linux.
+ *   shutdown() on an unconnected socket: ENOTCONN; bad `how`: EINVAL.
+ */
+#include "tprog.h"
+
+static void our_shut_wr(int s, int k, const char *side)
+{
+  char buf[4096];
+  STEP("%s: shutdown(SHUT_WR) after sending", side);
+  xfer_check(s, k, 70000, 11, "before SHUT_WR");
+  CHECK(write(s, "last words", 10) == 10, "%s: write", side);
+  CHECK(shutdown(s, SHUT_WR) == 0, "%s: shutdown(SHUT_WR)", side);
+  read_exact(k, buf, 10, 5000, "peer reads our last data");
+  CHECK(!memcmp(buf, "last words", 10), "%s: last data", side);
+  expect_eof(k, 5000, "peer after our SHUT_WR");
+  /* the other direction still works, in volume */
+  xfer_check(k, s, 300000, 12, "peer -> us after our SHUT_WR");
+  /* writing after SHUT_WR: EPIPE (MSG_NOSIGNAL: no signal) */
+  ssize_t w = send(s, "x", 1, MSG_NOSIGNAL);
+  CHECK(w < 0 && errno == EPIPE, "%s: send after SHUT_WR returned %zd, expected EPIPE", side, w);
+  /* a second SHUT_WR is harmless */
+  CHECK(shutdown(s, SHUT_WR) == 0, "%s: second shutdown(SHUT_WR)", side);
+  /* peer finishes: we see EOF */
+  CHECK(shutdown(k, SHUT_WR) == 0, "peer shutdown");
+  expect_eof(s, 5000, "us after the peer's SHUT_WR");
+  CHECK(read(s, buf, sizeof(buf)) == 0, "%s: EOF must repeat", side);
+  close(s);
+  /* no RST: the peer's read gives EOF again, not ECONNRESET */
+  msleep(100);
+  ssize_t r = read(k, buf, sizeof(buf));
+  CHECK(r == 0, "%s: peer read after our close: %zd (a reset?)", side, r);
+  close(k);
+}
+
+static void peer_shut_wr(int s, int k, const char *side)
+{
+  char buf[4096];
+  STEP("%s: the peer's shutdown(SHUT_WR)", side);
+  CHECK(write(k, "bye", 3) == 3, "peer write");
+  CHECK(shutdown(k, SHUT_WR) == 0, "peer shutdown");
+  read_exact(s, buf, 3, 5000, "data before the peer's FIN");
+  CHECK(!memcmp(buf, "bye", 3), "%s: data before FIN", side);
+  expect_eof(s, 5000, "after the peer's FIN");
+  CHECK(read(s, buf, sizeof(buf)) == 0, "%s: EOF must repeat", side);
+  CHECK(recv(s, buf, sizeof(buf), MSG_DONTWAIT) == 0, "%s: EOF with MSG_DONTWAIT", side);
+  /* we still send, in volume */
+  xfer_check(s, k, 300000, 13, "us -> peer after the peer's SHUT_WR");
+  CHECK(shutdown(s, SHUT_WR) == 0, "%s: our SHUT_WR", side);
+  expect_eof(k, 5000, "peer after both FINs");
+  close(s);
+  close(k);
+}
+
+static void shut_rd(int s, int k, const char *side)
+{
+  char buf[64];
+  STEP("%s: shutdown(SHUT_RD)", side);
+  CHECK(shutdown(s, SHUT_RD) == 0, "%s: shutdown(SHUT_RD)", side);
+  int64_t t0 = now_ms();
+  ssize_t r = read(s, buf, sizeof(buf));
+  CHECK(r == 0, "%s: read after SHUT_RD returned %zd", side, r);
+  CHECK(now_ms() - t0 < 1000, "%s: read after SHUT_RD blocked", side);
+  /* writing still works */
+  xfer_check(s, k, 100000, 14, "write after SHUT_RD");
+  CHECK(shutdown(s, SHUT_WR) == 0, "%s: SHUT_WR after SHUT_RD", side);
+  expect_eof(k, 5000, "peer after SHUT_RD + SHUT_WR");
+  /* Linux: a socket shut for reading polls readable (read() would not block) */
+  int re = wait_fd(s, POLLIN | POLLRDHUP, 1000);
+  CHECK(re & POLLIN, "%s: after SHUT_RD poll() reports 0x%x, Linux reports POLLIN|POLLRDHUP (read() returns 0 "
+        "without blocking, so a poll loop waiting for POLLIN hangs)", side, re);
+  close(s);
+  close(k);
+}
+
+int main(void)
+{
+  int s, k;
+  tp_init("sem_shutdown", 120);
+
+  STEP("errors");
+  s = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(s >= 0, "socket");
+  require_shim(s, "socket()");
+  CHECK(shutdown(s, SHUT_WR) < 0 && errno == ENOTCONN, "shutdown on an unconnected socket: expected ENOTCONN");
+  close(s);
+  mkpair(&s, &k);
+  CHECK(shutdown(s, 7) < 0 && errno == EINVAL, "shutdown(how=7): expected EINVAL");
+  close(s);
+  close(k);
+
+  mkpair(&s, &k);
+  our_shut_wr(s, k, "client");
+  mkpair_srv(AF_INET, &s, &k);
+  our_shut_wr(s, k, "accepted");
+  mkpair(&s, &k);
+  peer_shut_wr(s, k, "client");
+  mkpair_srv(AF_INET6, &s, &k);
+  peer_shut_wr(s, k, "accepted v6");
+  mkpair(&s, &k);
+  shut_rd(s, k, "client");
+  printf("ok\n");
+  return 0;
+}
