@@ -13,8 +13,10 @@ namespace's routing towards DST.  The real SRC knows nothing of it; DST's TCP
 accepts it as in-order.  Prints the segment it sent.  Run inside the test's
 network namespace, as root (raw socket).
 """
+import logging
 import sys
 
+logging.getLogger("scapy").setLevel(logging.ERROR)   # before scapy loads: no link-type warnings
 from scapy.all import IP, TCP, Raw, rdpcap, send  # python3-scapy
 
 

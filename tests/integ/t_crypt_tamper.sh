@@ -9,16 +9,17 @@
 #   5. the contrast: a real end (FINp, then FIN) that reaches B while B's
 #      program has not read 900 KiB yet: B reads everything, then EOF.
 #
-# How the byte is flipped (1, 2): a tc u32 filter on the egress of the TUN
-# that leads to the receiving tund (tun-b for A -> B: the packet went tund A
-# -> tun-a -> kernel routing -> tun-b -> tund B) matches TCP segments of the
-# connection's port whose IP total length is 1024..2047 (full-size data
-# segments only), `pedit munge offset 200 u8 invert` flips the byte 200 bytes
-# into the IP packet (160 bytes into the TCP payload: ciphertext, a frame's
-# 3-byte header only with probability ~3/16403), and `csum tcp` recomputes the
-# TCP checksum so that the receiving TCP accepts the segment and hands it to
-# tcpcrypt.  The filter goes in only after the programs paused mid-stream, so
-# the handshake and the first 128 KiB pass untouched.
+# How the byte is flipped (1, 2): an iptables rule in the namespace's FORWARD
+# chain (A -> B: in tun-a, out tun-b; the packet went tund A -> tun-a ->
+# kernel routing -> tun-b -> tund B) sends the connection's full-size data
+# segments (IP length 1024..2047) to NFQUEUE, where crypt_flip.py inverts the
+# byte 200 bytes into the first such packet (160 bytes into the TCP payload:
+# ciphertext; a frame's 3-byte header only with probability ~3/16403),
+# recomputes the TCP checksum so that the receiving TCP accepts the segment
+# and hands it to tcpcrypt, and lets every other packet pass.  (tc pedit +
+# csum would do the same; this machine's kernel lacks act_pedit/act_csum.)
+# The rule goes in only after the programs paused mid-stream, so the
+# handshake and the first 128 KiB pass untouched.
 # How the FIN / frame is injected (3, 4): the connection idles (the client
 # paused, the server silent); the capture on tun-a gives A's next sequence
 # number and last ACK; crypt_inject.py (scapy) sends the segment from A's
@@ -30,37 +31,41 @@ errline() { grep -E "^end 1 recv-error" "$WORK/$1.out" | head -n 1; }
 
 # ---- 1 and 2: a flipped byte
 flip_case() {   # flip_case N PORT DIR(a2b|b2a)
-  local n=$1 port=$2 dir=$3 rx tx dev match
+  local n=$1 port=$2 dir=$3 rx tx rule
   rm -f "$WORK/go$n"
   if [ "$dir" = a2b ]; then
     peer_bg s$n b server "$port" --hold --verify 1 --progress-at 128K
     peer_bg c$n a client "$B4" "$port" --send 4M --seed 1 --pause-at 128K "$WORK/go$n"
     wait_log "$WORK/c$n.out" '^paused' 30
     wait_log "$WORK/s$n.out" '^progress' 30
-    rx=s$n tx=c$n dev=tun-b match="match ip dport $port 0xffff"
+    rx=s$n tx=c$n rule="-i tun-a -o tun-b -p tcp --dport $port"
   else
     peer_bg s$n b server "$port" --send 4M --seed 2 --pause-at 128K "$WORK/go$n"
     peer_bg c$n a client "$B4" "$port" --hold --verify 2 --progress-at 128K
     wait_log "$WORK/s$n.out" '^paused' 30
     wait_log "$WORK/c$n.out" '^progress' 30
-    rx=c$n tx=s$n dev=tun-a match="match ip sport $port 0xffff"
+    rx=c$n tx=s$n rule="-i tun-b -o tun-a -p tcp --sport $port"
   fi
-  in_ns tc qdisc add dev $dev clsact 2>/dev/null || true
+  ip netns exec "$NS" "$PY" "$TOP/tests/integ/crypt_flip.py" $((40 + n)) 200 1 >"$WORK/flip$n.log" 2>&1 &
+  local fpid=$!
+  on_exit "kill $fpid"
+  wait_log "$WORK/flip$n.log" '^ready' 15
   # shellcheck disable=SC2086
-  in_ns tc filter add dev $dev egress protocol ip prio $n u32 match ip protocol 6 0xff $match \
-    match u16 0x0400 0xfc00 at 2 action pedit munge offset 200 u8 invert pipe action csum tcp ||
-    fail "cannot install the tc pedit filter on $dev"
+  in_ns iptables -I FORWARD $rule -m length --length 1024:2047 -j NFQUEUE --queue-num $((40 + n)) --queue-bypass ||
+    fail "cannot install the NFQUEUE rule"
   touch "$WORK/go$n"
   peer_wait $rx
   local rrc=$RC
   peer_wait $tx
   local trc=$RC
+  # shellcheck disable=SC2086
+  in_ns iptables -D FORWARD $rule -m length --length 1024:2047 -j NFQUEUE --queue-num $((40 + n)) --queue-bypass
+  kill $fpid 2>/dev/null
   local hits
-  hits=$(in_ns tc -s filter show dev $dev egress | awk '/Sent .* pkt/ {print $4; exit}')
-  in_ns tc filter del dev $dev egress prio $n
+  hits=$(grep -c '^flipped' "$WORK/flip$n.log")
   grep -q '^mismatch' "$WORK/$rx.out" && fail "$n: the receiver got corrupted data: $(grep '^mismatch' "$WORK/$rx.out")"
   [ "$(errline $rx)" = "end 1 recv-error 74 EBADMSG" ] ||
-    fail "$n: the receiver ($rx, exit $rrc) should fail with EBADMSG; it got: $(grep -E '^(end|recv|mismatch)' "$WORK/$rx.out" | tr '\n' ' ') (tc filter hits: ${hits:-?})"
+    fail "$n: the receiver ($rx, exit $rrc) should fail with EBADMSG; it got: $(grep -E '^(end|recv|mismatch)' "$WORK/$rx.out" | tr '\n' ' ') ($(cat "$WORK/flip$n.log"))"
   [ $rrc -eq 5 ] || fail "$n: receiver exit $rrc"
   local got
   got=$(xfer_line "$WORK/$rx.out" recv 1 | cut -d' ' -f1)
@@ -68,7 +73,8 @@ flip_case() {   # flip_case N PORT DIR(a2b|b2a)
   [ $trc -ne 0 ] || fail "$n: the sender ($tx) finished without an error: $(tr '\n' ' ' <"$WORK/$tx.out")"
   grep -qE "(recv-error|send-error 1) 104 ECONNRESET" "$WORK/$tx.out" ||
     fail "$n: the sender should see the reset (ECONNRESET): $(grep -E 'error' "$WORK/$tx.out" | tr '\n' ' ')"
-  note "$n. byte flipped $dir ($hits segments touched): receiver EBADMSG after $got verified bytes, sender ECONNRESET"
+  [ "$hits" = 1 ] || fail "$n: crypt_flip.py flipped $hits packets, expected 1"
+  note "$n. $(grep '^flipped' "$WORK/flip$n.log") $dir: receiver EBADMSG after $got verified bytes, sender ECONNRESET"
 }
 flip_case 1 7601 a2b
 flip_case 2 7602 b2a
