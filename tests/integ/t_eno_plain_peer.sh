@@ -83,12 +83,13 @@ for how in opt enorun; do
   kserver $n $port
   if [ $how = opt ]; then shim_client $n "$HB4" $port --mandatory
   else CLI_ENORUN=(--eno-mandatory); shim_client $n "$HB4" $port; fi
-  wait "$KS"
+  # the kernel never completes the handshake (tund resets it first): no accept
+  kill "$KS" 2>/dev/null; wait "$KS" 2>/dev/null
   sed "s/^/    $n-kernel| /" "$WORK/$n.ksrv.out"
   c=$WORK/$n.cli.out
   [ $how = opt ] && expect "$n: setting TCP_ENO_TEP_MANDATORY" "$(eno_val "$c" set-mandatory)" ok
   expect "$n: connect to a plain peer" "$(eno_val "$c" connect)" EPROTONOSUPPORT
-  expect "$n: no data delivered to the plain peer" "$(eno_val "$WORK/$n.ksrv.out" recv)" ""
+  expect "$n: no data delivered to the plain peer" "$(grep -c "hello $n" "$WORK/$n.ksrv.out")" 0
   expect "$n: the text is not on the wire" "$(pcap_eno "$WORK/a.pcap" $port "hello $n" needle)" absent
 done
 SRV_OPTS=(); CLI_OPTS=(--mandatory); eno_conn mand_eno 7922 "$B4"
@@ -104,7 +105,7 @@ sed "s/^/    $n-kernel| /" "$WORK/$n.ksrv.out"
 c=$WORK/$n.cli.out
 expect "$n: connect" "$(eno_val "$c" connect)" ok
 expect "$n: connection aborted (no reply)" "$(eno_val "$c" reply)" ""
-expect "$n: nothing delivered after the abort" "$(eno_val "$WORK/$n.ksrv.out" recv)" ""
+expect "$n: nothing delivered after the abort" "$(grep -c "hello $n" "$WORK/$n.ksrv.out")" 0
 expect_match "$n: the program sees an error" "$(grep -E '^(write|read|after-mandatory-so-error):' "$c" | tr '\n' ' ')" 'E[A-Z]+'
 expect_done
 note "ok"
