@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 
+#include "tcpinc.h"
 #include "shim.h"
 
 int shim_debug;
@@ -134,14 +135,39 @@ SHIM_API int getpeername(int fd, struct sockaddr *a, socklen_t *l)
   WITH_SOCK(fd, sock_getname(s, 1, a, l), real.getpeername(fd, a, l));
 }
 
+static int is_tcpinc_opt(int level, int name)
+{
+  return level == IPPROTO_TCP && name >= TCPINC_OPT_BASE && name < TCPINC_OPT_BASE + 0x100;
+}
+
+static int getsockopt_other(int fd, int level, int name, void *v, socklen_t *l)
+{
+  if (is_tcpinc_opt(level, name)) {
+    int r = shim_direct_eno_getopt(fd, name, v, l);
+    if (r <= 0)
+      return r;
+  }
+  return real.getsockopt(fd, level, name, v, l);
+}
+
+static int setsockopt_other(int fd, int level, int name, const void *v, socklen_t l)
+{
+  if (is_tcpinc_opt(level, name)) {
+    int r = shim_direct_eno_setopt(fd, name, v, l);
+    if (r <= 0)
+      return r;
+  }
+  return real.setsockopt(fd, level, name, v, l);
+}
+
 SHIM_API int getsockopt(int fd, int level, int name, void *v, socklen_t *l)
 {
-  WITH_SOCK(fd, sock_getsockopt(fd, s, level, name, v, l), real.getsockopt(fd, level, name, v, l));
+  WITH_SOCK(fd, sock_getsockopt(fd, s, level, name, v, l), getsockopt_other(fd, level, name, v, l));
 }
 
 SHIM_API int setsockopt(int fd, int level, int name, const void *v, socklen_t l)
 {
-  WITH_SOCK(fd, sock_setsockopt(fd, s, level, name, v, l), real.setsockopt(fd, level, name, v, l));
+  WITH_SOCK(fd, sock_setsockopt(fd, s, level, name, v, l), setsockopt_other(fd, level, name, v, l));
 }
 
 /* ---- data ---------------------------------------------------------------------- */

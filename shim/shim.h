@@ -139,6 +139,9 @@ int  sock_setsockopt(int fd, struct shim_sock *s, int level, int name, const voi
 int  sock_getname(struct shim_sock *s, int peer, struct sockaddr *a, socklen_t *len);
 int  sock_ioctl(int fd, struct shim_sock *s, unsigned long req, void *arg);
 void sock_attach_inherited(void);
+int  shim_eno_opt_readonly(int name);
+int  shim_direct_eno_getopt(int fd, int name, void *val, socklen_t *len);
+int  shim_direct_eno_setopt(int fd, int name, const void *val, socklen_t len);
 
 ssize_t io_recv(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt, int flags);
 ssize_t io_send(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt, int flags);

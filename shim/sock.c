@@ -843,6 +843,18 @@ static int forward_getopt(struct shim_sock *s, int level, int name, void *val, s
   return 0;
 }
 
+int shim_eno_opt_readonly(int name)
+{
+  switch (name) {
+  case TCP_ENO_SESSID: case TCP_ENO_NEGTEP: case TCP_ENO_PEER_GOPT: case TCP_ENO_ROLE:
+  case TCP_ENO_SELF_NAME: case TCP_ENO_PEER_NAME: case TCP_ENO_TRANSCRIPT: case TCP_CRYPT_CONF:
+  case TCP_ENO_STATE:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
 /* The read-only ENO/tcpcrypt options come straight from the shared status
  * block; the draft's errors (api-06 §2.1): ENOTCONN while negotiating,
  * EINVAL when ENO is disabled. */
@@ -997,9 +1009,14 @@ int sock_getsockopt(int fd, struct shim_sock *s, int level, int name, void *val,
       return forward_getopt(s, level, name, val, len);
     default:
       if (name >= TCPINC_OPT_BASE && name < TCPINC_OPT_BASE + 0x100) {
-        int r = eno_getopt_local(s, name, val, len);
-        if (r <= 0)
-          return r;
+        /* read-only results come from the shared status block; the
+         * read-write settings (api-06: "return the previously successfully
+         * written value or the default") from tund, in any state */
+        if (shim_eno_opt_readonly(name)) {
+          int r = eno_getopt_local(s, name, val, len);
+          if (r <= 0)
+            return r;
+        }
         return forward_getopt(s, level, name, val, len);
       }
       errno = ENOPROTOOPT;
@@ -1259,4 +1276,79 @@ void sock_attach_inherited(void)
     if (shim_debug)
       shim_log("re-attached inherited socket fd %d (tund socket %llu)", fd, (unsigned long long)id);
   }
+}
+
+/* ---- ENO options on plain kernel TCP sockets ------------------------------------
+ * Loopback and "direct" connections, and the connections a listener takes
+ * from the kernel side, are plain kernel sockets: ENO is disabled on them
+ * (never negotiated).  Answer as api-06 says for a disabled connection rather
+ * than the kernel's ENOPROTOOPT. */
+
+static int is_kernel_tcp(int fd)
+{
+  int proto = 0, type = 0;
+  socklen_t l = sizeof(proto);
+  if (real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) || proto != IPPROTO_TCP)
+    return 0;
+  l = sizeof(type);
+  return real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 && type == SOCK_STREAM;
+}
+
+static int kernel_connected(int fd)
+{
+  struct sockaddr_storage ss;
+  socklen_t l = sizeof(ss);
+  return real.getpeername(fd, (struct sockaddr *)&ss, &l) == 0;
+}
+
+/* 1 when not handled (not a kernel TCP socket): the caller asks the kernel. */
+int shim_direct_eno_getopt(int fd, int name, void *val, socklen_t *len)
+{
+  if (!is_kernel_tcp(fd))
+    return 1;
+  switch (name) {
+  case TCP_ENO_STATE:
+    return put_int(val, len, TCPINC_STATE_DISABLED);
+  case TCP_ENO_ENABLED:
+    return put_int(val, len, -1);
+  case TCP_ENO_SELF_GOPT:
+  case TCP_ENO_AA_MANDATORY:
+  case TCP_ENO_TEP_MANDATORY:
+    return put_int(val, len, 0);
+  case TCP_ENO_TEPS:
+  case TCP_ENO_RAW:
+    if (!len) {
+      errno = EFAULT;
+      return -1;
+    }
+    *len = 0;
+    return 0;
+  default:
+    errno = EINVAL;    /* ENO is disabled on this connection */
+    return -1;
+  }
+}
+
+int shim_direct_eno_setopt(int fd, int name, const void *val, socklen_t len)
+{
+  int v = 0;
+  if (!is_kernel_tcp(fd))
+    return 1;
+  if (name == TCP_ENO_TEP_MANDATORY) {
+    if (get_int(val, len, &v))
+      return -1;
+    if (v && kernel_connected(fd)) {
+      /* api-06: setting it on an established unencrypted connection aborts
+       * it; connect(AF_UNSPEC) makes Linux reset a TCP connection */
+      struct sockaddr sa = { .sa_family = AF_UNSPEC };
+      real.connect(fd, &sa, sizeof(sa));
+    }
+    return 0;
+  }
+  if (kernel_connected(fd)) {
+    errno = EISCONN;     /* the SYN has been sent long ago */
+    return -1;
+  }
+  errno = EINVAL;        /* a plain kernel socket cannot negotiate ENO */
+  return -1;
 }

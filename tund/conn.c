@@ -589,6 +589,8 @@ static err_t on_accept(void *arg, struct tcp_pcb *npcb, err_t err)
   c->keep_cnt = l->keep_cnt;
   c->linger0 = l->linger0;
   c->listener = l;
+  c->accepted = 1;
+  crypt_inherit_opts(c, l);
   conn_setup_pcb(c, npcb);
   conn_set_addrs(c);
   c->st.state = ENOSHM_S_CONNECTING;

@@ -80,6 +80,7 @@ struct conn {
   int acc_q_len;
   struct conn *listener;  /* accepted, not yet delivered to this listener */
   int in_acc_q;
+  int accepted;           /* came from a listener (passive open) */
 
   /* ENO + tcpcrypt (crypt.c) */
   struct crypt_conn *crypt;     /* non-NULL once tcpcrypt protects the stream */
@@ -120,6 +121,7 @@ void rxq_free_all(struct conn *c);
 /* crypt.c: ENO options and tcpcrypt, called by conn.c at fixed points */
 void crypt_module_init(void);
 void crypt_conn_free(struct conn *c);
+void crypt_inherit_opts(struct conn *c, const struct conn *l);
 int  crypt_connect_setup(struct conn *c, u16_t port);     /* before tcp_connect */
 void crypt_listen_setup(struct conn *l);                   /* after tcp_listen */
 int  crypt_start(struct conn *c);     /* TCP is up: 1 if a TEP handshake now runs */

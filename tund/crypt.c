@@ -337,6 +337,17 @@ static void cc_free(struct crypt_conn *cc)
   free(cc);
 }
 
+/* An accepted connection starts with its listener's settings (api-06: the
+ * options set on the listening socket are what it negotiated with). */
+void crypt_inherit_opts(struct conn *c, const struct conn *l)
+{
+  if (!l->copts || c->copts)
+    return;
+  c->copts = malloc(sizeof(*c->copts));
+  if (c->copts)
+    *c->copts = *l->copts;
+}
+
 void crypt_conn_free(struct conn *c)
 {
   cc_free(c->crypt);
@@ -1076,8 +1087,10 @@ int crypt_getopt(struct conn *c, int name, uint8_t *val, uint32_t *len)
     return put_bytes(val, len, cfg.eno_teps, (size_t)cfg.n_eno_teps);
   case TCP_ENO_SELF_GOPT: {
     int g = o ? o->self_gopt : 0;
-    if (c->kind == CK_LISTENER)
+    if (c->kind == CK_LISTENER || (c->kind == CK_STREAM && c->accepted))
       g |= ENO_GOPT_B;           /* api-06: forced to 1 after listen */
+    if (c->kind == CK_STREAM && c->st.eno_state == TCPINC_STATE_ENCRYPTING)
+      g = c->st.self_gopt;       /* what our SYN-form actually said */
     return put_int(val, len, g);
   }
   case TCP_ENO_AA_MANDATORY:
