@@ -14,7 +14,9 @@
 #   5. expiry: tunds restarted with --resume_lifetime=3: a connection right
 #      after resumes, one 4 s later is fresh;
 #   6. across the whole capture every resumption identifier and every session
-#      ID is distinct.
+#      ID is distinct;
+#   7. a SYN (scapy) offering resumption with an identifier half B does not
+#      hold, or with under 9 bytes: B answers with a fresh offer (v = 0).
 . "$(dirname "$0")/crypt_lib.sh"
 
 KEYLOG=$WORK/keylog
@@ -128,6 +130,7 @@ for n in $(seq 1 $N); do
     [ "$(kv "$q" resumed)/$(kv "$q" init1)/$(kv "$q" init2)" = 1/0/0 ] ||
       fail "$w: enodump: resumed=$(kv "$q" resumed) init1=$(kv "$q" init1) init2=$(kv "$q" init2), expected a resumed session without Init messages"
     [ "$(kv "$q" resume_id)" != - ] || fail "$w: enodump found no resumption identifier"
+    [ $((0x$(kv "$q" tep) & 0x80)) -ne 0 ] || fail "$w: B's SYN-ACK TEP suboption $(kv "$q" tep) lacks the v bit"
     ids+=("$(kv "$q" resume_id)")
   else
     [ "$(kv "$q" resumed)/$(kv "$q" init1)/$(kv "$q" init2)" = 0/1/1 ] ||
@@ -163,6 +166,17 @@ for n in "${!IDX[@]}"; do
     fail "conn $n (${WHAT[$n]}): expected to resume with ss[${IDX[$n]}] of the session before it; enodump (ES lines only): resume_i=$(kv "$q" resume_i) $q"
 done
 note "resumed sessions use ss[1], ss[2], ... of the chain they continue (derived by enodump from the fresh sessions alone)"
+
+# ---- 7. B never agrees to an identifier it does not hold (§3.5)
+peer_bg sp b server 7599
+for offer in "a3$(head -c 17 /dev/urandom | od -An -tx1 | tr -d ' \n')" a31122 23; do
+  ans=$(in_ns "$PY" "$TOP/tests/integ/crypt_synprobe.py" "$HA4" "$B4" 7599 "$offer") || fail "SYN probe failed: $ans"
+  [ "$ans" = 45040123 ] ||
+    fail "SYN with ENO contents $offer: B's SYN-ACK carries ENO $ans, expected 45040123 (b=1, TEP 0x23 with v=0: fresh key exchange)"
+done
+note "SYN offering an unknown identifier / a short one: B answers 45 04 01 23 (fresh)"
+kill "${PIDS[sp]}" 2>/dev/null
+wait "${PIDS[sp]}" 2>/dev/null
 wait_count "$A_SOCK" 0
 wait_count "$B_SOCK" 0
 note "ok ($SECONDS s)"
