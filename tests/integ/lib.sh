@@ -294,3 +294,67 @@ pcap_eno() {
 # it), e.g. for kill -9.  Redirections given to the call apply.
 bg_a() { ip netns exec "$NS" "$ENORUN" --socket "$A_SOCK" -- "$@" & }
 bg_b() { ip netns exec "$NS" "$ENORUN" --socket "$B_SOCK" -- "$@" & }
+
+# ongoing_start PORT: a paced transfer A -> B (xfer, ~20 MiB at 4 MiB/s, with
+# 2 MiB back) that runs while a test misbehaves; ongoing_check: it finished
+# and both ends agree on the SHA-256.
+ongoing_start() {
+  local port=$1
+  bg_b "$PROGS/xfer" serve "$port" --send 2M --seed 8 >"$WORK/ongoing-srv.out" 2>"$WORK/ongoing-srv.log"
+  ONGOING_SRV=$!
+  wait_log "$WORK/ongoing-srv.out" '^listening'
+  bg_a "$PROGS/xfer" client "$B4" "$port" --send 20M --pace 4M --seed 7 >"$WORK/ongoing-cli.out" 2>"$WORK/ongoing-cli.log"
+  ONGOING_CLI=$!
+  on_exit "kill -9 $ONGOING_CLI $ONGOING_SRV"
+}
+ongoing_check() {
+  local rc=0
+  for _ in $(seq 1 600); do kill -0 "$ONGOING_CLI" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$ONGOING_CLI" 2>/dev/null && fail "the ongoing transfer did not finish within 60 s"
+  wait "$ONGOING_CLI" || rc=$?
+  [ $rc -eq 0 ] || fail "ongoing transfer client failed ($rc): $(cat "$WORK/ongoing-cli.out" "$WORK/ongoing-cli.log")"
+  wait "$ONGOING_SRV" || fail "ongoing transfer server failed: $(cat "$WORK/ongoing-srv.out")"
+  local want back
+  want="20971520 $("$PROGS/xfer" sha 20M --seed 7)"
+  back="2097152 $("$PROGS/xfer" sha 2M --seed 8)"
+  [ "$(sha_line "$WORK/ongoing-srv.out" recv)" = "$want" ] ||
+    fail "ongoing transfer: B received '$(sha_line "$WORK/ongoing-srv.out" recv)', expected '$want'"
+  [ "$(sha_line "$WORK/ongoing-cli.out" recv)" = "$back" ] ||
+    fail "ongoing transfer: A received '$(sha_line "$WORK/ongoing-cli.out" recv)', expected '$back'"
+  note "ongoing transfer completed intact"
+}
+
+# wait_rx SOCK BYTES [seconds]: until tund's streams together received BYTES
+wait_rx() {
+  local sock=$1 want=$2 t=${3:-20} got=0
+  for _ in $(seq 1 $((t * 10))); do
+    got=$("$BUILD/enoctl" --socket "$sock" status --json 2>/dev/null |
+          python3 -c 'import json,sys; print(sum(e.get("rx_bytes", 0) for e in json.load(sys.stdin)))' 2>/dev/null) || got=0
+    [ "${got:-0}" -ge "$want" ] && return 0
+    sleep 0.1
+  done
+  fail "tund ($(basename "$sock")) received only ${got:-0} of $want bytes within ${t}s"
+}
+
+# exits_within PID SECONDS: the process ends within SECONDS (else it is killed
+# and the test fails); sets EXIT_RC to its exit status and EXIT_T to the time
+exits_within() {
+  local p=$1 t=$2 s=$EPOCHREALTIME
+  for _ in $(seq 1 $((t * 20))); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+  if kill -0 "$p" 2>/dev/null; then
+    kill -9 "$p" 2>/dev/null
+    return 1
+  fi
+  EXIT_RC=0; wait "$p" || EXIT_RC=$?
+  EXIT_T=$(awk -v a="$EPOCHREALTIME" -v b="$s" 'BEGIN{printf "%.1f", a-b}')
+  return 0
+}
+
+# tund_pid a|b: the tund process itself (TUND_PIDS holds its wrapper shell)
+tund_pid() {
+  local i; case $1 in a) i=0;; b) i=1;; esac
+  pgrep -P "${TUND_PIDS[$i]}" -x tund || echo "${TUND_PIDS[$i]}"
+}
+
+# kill9 PID: SIGKILL a background program of this test and reap it quietly
+kill9() { kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null || true; }

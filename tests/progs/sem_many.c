@@ -4,7 +4,9 @@
  * at once (non-blocking connects), each sends 1 KiB of its own pattern and
  * must get exactly that back.  Prints "echoed N"; with HOLD_FILE, keeps the
  * connections open until that file exists (so the shell can look at tund's
- * table), then closes them all and prints "ok".
+ * table), then closes them all and prints "ok".  While holding it polls the
+ * idle connections: if one ends (EOF or error) it prints "aborted: ..." and
+ * exits 2.
  */
 #include <sys/stat.h>
 
@@ -93,11 +95,30 @@ int main(int argc, char **argv)
   printf("echoed %d in %.1f s\n", n, (double)(now_ms() - t0) / 1000.0);
   fflush(stdout);
   if (argc > 4) {
+    /* hold the idle connections, watching them (a program blocked in poll) */
     struct stat st;
-    end = now_ms() + 60000;
+    end = now_ms() + 120000;
     while (stat(argv[4], &st) != 0) {
       CHECK(now_ms() < end, "hold file %s did not appear", argv[4]);
-      msleep(20);
+      for (int i = 0; i < n; i++) {
+        p[i].fd = cs[i].fd;
+        p[i].events = POLLIN;
+        p[i].revents = 0;
+      }
+      int r = poll(p, (nfds_t)n, 50);
+      CHECK(r >= 0, "poll while holding");
+      for (int i = 0; i < n && r > 0; i++) {
+        if (!p[i].revents)
+          continue;
+        char b[16];
+        ssize_t rd = read(cs[i].fd, b, sizeof(b));
+        if (rd > 0)
+          FAIL("connection #%d: unexpected data while idle", i);
+        if (rd < 0 && errno == EAGAIN)
+          continue;
+        printf("aborted: idle connection #%d ended: %s\n", i, rd == 0 ? "EOF" : strerror(errno));
+        return 2;
+      }
     }
   }
   STEP("closing");

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# tund A killed with SIGKILL while its programs are busy: a sender (blocked on
+# a full ring), a receiver (blocked waiting for data), a program blocked in
+# accept(), and one blocked in poll() on an idle connection all get an error
+# and exit non-zero within 5 s — no hang.  A new program then fails cleanly;
+# tund B is unaffected.
+. "$(dirname "$0")/lib.sh"
+topo_up
+X=$PROGS/xfer
+
+bg_b "$X" serve 7800 >"$WORK/sink.out" 2>"$WORK/sink.log"
+wait_log "$WORK/sink.out" '^listening'
+bg_b "$X" serve 7801 --send inf --pace 64K >"$WORK/src.out" 2>"$WORK/src.log"
+wait_log "$WORK/src.out" '^listening'
+bg_b "$PROGS/echo_srv" 7802 >"$WORK/echo.out" 2>"$WORK/echo.log"
+wait_log "$WORK/echo.out" '^listening'
+
+bg_a "$X" client "$B4" 7800 --send inf >"$WORK/sender.out" 2>"$WORK/sender.log"; sender=$!
+bg_a "$X" client "$B4" 7801 >"$WORK/reader.out" 2>"$WORK/reader.log"; reader=$!
+bg_a "$X" serve 7803 >"$WORK/acceptor.out" 2>"$WORK/acceptor.log"; acceptor=$!
+wait_log "$WORK/acceptor.out" '^listening'
+bg_a "$PROGS/sem_many" "$B4" 7802 3 "$WORK/never" >"$WORK/idle.out" 2>"$WORK/idle.log"; idle=$!
+wait_log "$WORK/idle.out" '^echoed' 30
+wait_rx "$B_SOCK" 4000000
+wait_rx "$A_SOCK" 100000
+
+tp=$(tund_pid a)
+note "killing tund A (pid $tp) with SIGKILL"
+kill -9 "$tp"
+bad=
+for v in sender reader acceptor idle; do
+  if exits_within "${!v}" 5; then
+    note "$v exited $EXIT_RC after ${EXIT_T}s: $(tail -n 1 "$WORK/$v.out" 2>/dev/null) $(tail -n 1 "$WORK/$v.log" 2>/dev/null)"
+    [ "$EXIT_RC" -ne 0 ] || bad="$bad $v(exit 0 as if nothing happened)"
+  else
+    bad="$bad $v(still running after 5 s)"
+  fi
+done
+[ -z "$bad" ] || fail "after tund A was killed:$bad"
+
+rc=0; timeout 20 ip netns exec "$NS" "$ENORUN" --socket "$A_SOCK" -- "$X" client "$B4" 7800 --send 1M \
+  >"$WORK/late.out" 2>&1 || rc=$?
+[ $rc -ne 0 ] || fail "a program started after tund A died succeeded?"
+note "program started after tund died: exit $rc: $(head -n 1 "$WORK/late.out")"
+tund_alive b
+note ok

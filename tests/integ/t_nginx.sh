@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# nginx (master + 2 workers, behind tund B) and curl (behind tund A): a 20 MB
+# file with sendfile on; 200 small requests over keep-alive connections
+# (writev for headers+body: sendfile off there), in parallel and in sequence;
+# IPv6; HEAD and 404; checked by SHA-256 and status codes.
+. "$(dirname "$0")/lib.sh"
+topo_up
+command -v nginx >/dev/null || fail "nginx is not installed (Debian nginx-light)"
+mkdir -p "$WORK/www/nosf" "$WORK/ngx/tmp"
+head -c 20000000 /dev/urandom >"$WORK/www/big.bin"
+for i in $(seq 1 20); do head -c $((1000 + i * 517)) /dev/urandom >"$WORK/www/nosf/f$i"; done
+cp "$WORK/www/nosf/f7" "$WORK/www/small.bin"
+cat >"$WORK/nginx.conf" <<CONF
+daemon off;
+master_process on;
+worker_processes 2;
+user root root;
+pid $WORK/ngx/nginx.pid;
+error_log $WORK/nginx-error.log info;
+events { worker_connections 1024; }
+http {
+  log_format conn '\$connection \$connection_requests "\$request" \$status \$body_bytes_sent';
+  access_log $WORK/nginx-access.log conn;
+  client_body_temp_path $WORK/ngx/tmp/body;
+  proxy_temp_path $WORK/ngx/tmp/proxy;
+  fastcgi_temp_path $WORK/ngx/tmp/fastcgi;
+  uwsgi_temp_path $WORK/ngx/tmp/uwsgi;
+  scgi_temp_path $WORK/ngx/tmp/scgi;
+  default_type application/octet-stream;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_timeout 30;
+  keepalive_requests 1000;
+  server {
+    listen 8080;
+    listen [::]:8080;
+    root $WORK/www;
+    location /nosf/ { sendfile off; output_buffers 2 4k; }
+  }
+}
+CONF
+bg_b nginx -p "$WORK/ngx" -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" >"$WORK/nginx.out" 2>&1; ngx=$!
+on_exit "kill -QUIT $ngx"
+wait_listen 8080 "$B_SOCK"
+# both workers up
+for _ in $(seq 1 100); do [ "$(pgrep -c -P "$ngx")" -ge 2 ] && break; sleep 0.05; done
+[ "$(pgrep -c -P "$ngx")" -ge 2 ] || fail "nginx workers did not start: $(tail -5 "$WORK/nginx-error.log")"
+
+CURL=(timeout 90 ip netns exec "$NS" "$ENORUN" --socket "$A_SOCK" -- curl -sS --no-progress-meter --fail --max-time 80)
+sha() { sha256sum <"$1" | cut -d' ' -f1; }
+
+t0=$SECONDS
+"${CURL[@]}" -o "$WORK/got.bin" "http://$B4:8080/big.bin" || fail "curl big.bin failed"
+[ "$(sha "$WORK/got.bin")" = "$(sha "$WORK/www/big.bin")" ] || fail "20 MB file (sendfile) corrupt"
+note "20 MB with sendfile: ok ($((SECONDS - t0))s)"
+"${CURL[@]}" -g -o "$WORK/got6.bin" "http://[$B6]:8080/big.bin" || fail "curl over IPv6 failed"
+[ "$(sha "$WORK/got6.bin")" = "$(sha "$WORK/www/big.bin")" ] || fail "20 MB file over IPv6 corrupt"
+note "20 MB over IPv6: ok"
+
+# 200 requests: 10 connections in parallel, keep-alive, sendfile off (writev)
+args=()
+for i in $(seq 1 200); do n=$(( (i % 20) + 1 )); args+=("http://$B4:8080/nosf/f$n" -o "$WORK/r$i"); done
+t0=$SECONDS
+"${CURL[@]}" --parallel --parallel-max 10 "${args[@]}" || fail "200 parallel keep-alive requests failed"
+for i in $(seq 1 200); do
+  n=$(( (i % 20) + 1 ))
+  cmp -s "$WORK/r$i" "$WORK/www/nosf/f$n" || fail "request $i (nosf/f$n) corrupt"
+done
+note "200 parallel keep-alive requests (writev): ok ($((SECONDS - t0))s)"
+
+# 200 sequential requests on one keep-alive connection, small file with sendfile
+args=()
+for i in $(seq 1 200); do args+=("http://$B4:8080/small.bin" -o "$WORK/s$i"); done
+"${CURL[@]}" "${args[@]}" || fail "200 sequential requests failed"
+for i in $(seq 1 200); do cmp -s "$WORK/s$i" "$WORK/www/small.bin" || fail "sequential request $i corrupt"; done
+conns=$(grep 'small.bin' "$WORK/nginx-access.log" | awk '{print $1}' | sort -u | wc -l)
+note "200 sequential requests: ok, over $conns connection(s)"
+[ "$conns" -le 3 ] || fail "keep-alive did not hold: 200 sequential requests used $conns connections"
+
+# HEAD and 404
+code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -I "http://$B4:8080/big.bin") || fail "HEAD failed"
+[ "$code" = 200 ] || fail "HEAD: $code"
+code=$(timeout 30 ip netns exec "$NS" "$ENORUN" --socket "$A_SOCK" -- curl -s -o /dev/null -w '%{http_code}' "http://$B4:8080/nope") || true
+[ "$code" = 404 ] || fail "missing file: HTTP $code, expected 404"
+note "HEAD 200, missing 404: ok"
+
+kill -0 "$ngx" || fail "nginx master died"
+[ "$(pgrep -c -P "$ngx")" -ge 2 ] || fail "an nginx worker died: $(grep -E 'alert|crit|emerg' "$WORK/nginx-error.log" | tail -5)"
+! grep -E '\[(alert|crit|emerg)\]' "$WORK/nginx-error.log" || fail "nginx logged alerts/critical errors (above)"
+tund_alive a; tund_alive b
+t0=$SECONDS
+wait_count "$A_SOCK" 0 40
+note "tund A released everything after $((SECONDS - t0))s"
+note ok
