@@ -25,6 +25,7 @@ from enowire import (ACK, ENO, FIN, PSH, RST, SYN, TCP, Fail, Flow, Prog, Runner
 E = os.environ
 DEFAULT_TEPS = bytes([0x21, 0x24, 0x23])
 MSS = ("MSS", 1460)
+MSS_RAW = b"\x02\x04\x05\xb4"
 
 
 def host(x):
@@ -107,23 +108,25 @@ def answer(f, syn, opts):
 
 # ---- cases -----------------------------------------------------------------------------
 
-def case_a_fallback(r, v6=False):
+def case_a_fallback(r, v6=False, synack_opts=MSS_RAW, why="a SYN-ACK without ENO", teps=None):
     """(a)/(c1): SYN-ACK without ENO (or ENO stripped from it by a middlebox):
-    plain TCP, no ENO after the SYN, plaintext data, TCP_ENO_STATE disabled"""
+    plain TCP, no ENO after the SYN, plaintext data, TCP_ENO_STATE disabled.
+    With synack_opts: a SYN-ACK whose ENO option must make tund fall back."""
     h = host("A")
     tun = Tun(h["tun"])
     port = new_port()
     me, them = (h["h6"], h["l6"]) if v6 else (h["h4"], h["l4"])
     text = "plain hello %d" % port
-    prog = Prog(probe(h, "--send", text, "client", me, str(port)), r.log)
+    ea = ("--eno-teps", ",".join("%02x" % b for b in teps)) if teps else ()
+    prog = Prog(probe(h, "--send", text, "client", me, str(port), enorun_args=ea), r.log)
     try:
         syn = wait_syn(tun, them, None, port, 15, r.log)
-        only_eno_and_nops(syn, b"\x45\x05" + DEFAULT_TEPS, "SYN")
+        only_eno_and_nops(syn, bytes([0x45, 2 + len(teps or DEFAULT_TEPS)]) + (teps or DEFAULT_TEPS), "SYN")
         f = Flow(tun, me, them, port, syn[TCP].sport, r.log)
-        answer(f, syn, [MSS])
+        answer(f, syn, synack_opts)
         data, segs = collect_until_fin(f, ack_each=True)
         for i, p in enumerate(segs):
-            no_eno(p, "tund's segment #%d after a SYN-ACK without ENO" % (i + 1))
+            no_eno(p, "tund's segment #%d after %s" % (i + 1, why))
         check(data == text.encode(), "tund sent %r, expected the plaintext %r" % (data, text))
         for p in close_with_echo(f, data):
             no_eno(p, "tund's segment after our FIN")
@@ -140,6 +143,32 @@ def case_a_fallback(r, v6=False):
 
 def case_a6_fallback(r):
     case_a_fallback(r, v6=True)
+
+
+# §4.6 on the active side: a SYN-ACK ENO option that must disable encryption
+
+def case_a_synack_b0(r):
+    # no global suboption = implicit 0x00: b = 0 like tund's own (role conflict)
+    case_a_fallback(r, synack_opts=MSS_RAW + b"\x45\x03\x23", why="a SYN-ACK with b = 0")
+
+
+def case_a_synack_not_offered(r):
+    # B picks 0x22, which A did not offer: no valid TEP
+    case_a_fallback(r, synack_opts=MSS_RAW + b"\x45\x04\x01\x22", why="a SYN-ACK with a TEP A did not offer")
+
+
+def case_a_synack_malformed(r):
+    # a length byte followed by 0x23 (v = 0): ill-formed (§4.4)
+    case_a_fallback(r, synack_opts=MSS_RAW + b"\x45\x05\x01\x80\x23", why="an ill-formed SYN-ACK ENO option")
+
+
+def case_a_synack_two_eno(r):
+    case_a_fallback(r, synack_opts=MSS_RAW + b"\x45\x04\x01\x23\x45\x04\x01\x23",
+                    why="a SYN-ACK with two ENO options")
+
+
+def case_a_synack_vacuous(r):
+    case_a_fallback(r, synack_opts=MSS_RAW + b"\x45\x03\x01", why="a vacuous SYN-ACK ENO option")
 
 
 def case_b_experimental(r):
@@ -185,6 +214,64 @@ def case_b_experimental(r):
     check(prog.value("sessid") == sid.hex(), "TCP_ENO_SESSID: %s, expected 0x20|SHA-256(transcript) = %s" %
           (prog.value("sessid"), sid.hex()))
     check(prog.value("reply") == text, "program read %r, expected %r" % (prog.value("reply"), text))
+
+
+def case_b_last_valid_tep(r):
+    """§4.5: B may list several TEPs; the negotiated one is the LAST VALID one
+    in B's option: 45 06 01 21 20 7e (A offered 21,20; 7e not offered) -> 0x20"""
+    h = host("A")
+    tun = Tun(h["tun"])
+    port = new_port()
+    text = "multi hello %d" % port
+    prog = Prog(probe(h, "--send", text, "client", h["h4"], str(port), enorun_args=("--eno-teps", "21,20")),
+                r.log)
+    try:
+        syn = wait_syn(tun, h["l4"], None, port, 15, r.log)
+        a_eno = b"\x45\x04\x21\x20"
+        only_eno_and_nops(syn, a_eno, "SYN of a program with TCP_ENO_TEPS=21,20")
+        f = Flow(tun, h["h4"], h["l4"], port, syn[TCP].sport, r.log)
+        b_eno = b"\x45\x06\x01\x21\x20\x7e"
+        answer(f, syn, MSS_RAW + b_eno)
+        data, segs = collect_until_fin(f, ack_each=False)
+        for i, p in enumerate(segs):
+            only_eno_and_nops(p, b"\x45\x02", "tund's segment #%d before our first non-SYN segment" % (i + 1))
+        check(data == text.encode(), "tund sent %r, expected the plaintext %r (0x20 negotiated)" % (data, text))
+        close_with_echo(f, data)
+        rc = prog.finish(20)
+    finally:
+        prog.kill()
+    check(rc == 0 and prog.value("reply") == text, "program: %s" % prog.text())
+    check(prog.value("negtep") == "0x20", "TCP_ENO_NEGTEP %s, expected 0x20 (the last valid TEP in B's SYN)" %
+          prog.value("negtep"))
+    check(prog.value("transcript") == (a_eno + b_eno).hex(), "transcript %s, expected %s" %
+          (prog.value("transcript"), (a_eno + b_eno).hex()))
+
+
+def case_b_last_valid_tcpcrypt(r):
+    """§4.5: 45 05 01 20 21 (A offered 20,21) -> 0x21 is the last valid TEP:
+    tund starts tcpcrypt (Init1) instead of sending plaintext"""
+    h = host("A")
+    tun = Tun(h["tun"])
+    port = new_port()
+    prog = Prog(probe(h, "client", h["h4"], str(port), enorun_args=("--eno-teps", "20,21")), r.log)
+    try:
+        syn = wait_syn(tun, h["l4"], None, port, 15, r.log)
+        only_eno_and_nops(syn, b"\x45\x04\x20\x21", "SYN of a program with TCP_ENO_TEPS=20,21")
+        f = Flow(tun, h["h4"], h["l4"], port, syn[TCP].sport, r.log)
+        answer(f, syn, MSS_RAW + b"\x45\x05\x01\x20\x21")
+        end = time.monotonic() + 15
+        while True:
+            left = end - time.monotonic()
+            check(left > 0, "no data from tund within 15 s")
+            p = f.recv(left, "Init1")
+            if payload(p):
+                break
+        check(payload(p)[:4] == bytes.fromhex("15101a0e"),
+              "tund's first data is not tcpcrypt's Init1 (0x21 negotiated): %s" % hx(payload(p)[:16]))
+        f.send(RST, seq=f.snd_nxt, advance=False)
+        prog.finish(20)
+    finally:
+        prog.kill()
 
 
 def case_b_tcpcrypt(r):
@@ -294,6 +381,13 @@ CASES = {
     "a6_fallback": case_a6_fallback,
     "b_experimental": case_b_experimental,
     "b_tcpcrypt": case_b_tcpcrypt,
+    "b_last_valid_tep": case_b_last_valid_tep,
+    "b_last_valid_tcpcrypt": case_b_last_valid_tcpcrypt,
+    "a_synack_b0": case_a_synack_b0,
+    "a_synack_not_offered": case_a_synack_not_offered,
+    "a_synack_malformed": case_a_synack_malformed,
+    "a_synack_two_eno": case_a_synack_two_eno,
+    "a_synack_vacuous": case_a_synack_vacuous,
     "f_rtx_identical": case_f_rtx_identical,
     "f_drop_after_2": case_f_drop_after_2,
 }

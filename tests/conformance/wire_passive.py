@@ -270,6 +270,93 @@ def case_e_syn_data_plain(r):
         srv.kill()
 
 
+def negotiate_exp(r, syn_eno, want_synack, probe_args=(), ack_eno=b"\x45\x02\x01\x01", want="encrypting"):
+    """a SYN offering 0x20 (experimental) to a listener with TEPS 20; checks
+    tund's SYN-ACK ENO option and the accepted socket's state"""
+    srv = Server(r, enorun_args=("--eno-teps", "20"), probe_args=probe_args)
+    try:
+        f, sa = connect(r, srv, MSS + syn_eno)
+        enos = eno_opts(sa)
+        got = enos[0] if len(enos) == 1 else None if not enos else b"|".join(enos)
+        check(got == want_synack, "SYN-ACK to ENO %s carries %s, expected %s" %
+              (hx(syn_eno), [hx(o) for o in enos], hx(want_synack) if want_synack else "no ENO"))
+        text = b"gopt text"
+        opts = ack_eno if want_synack else b""
+        segs, st = talk(f, text, ack_opts=opts, data_opts=opts, srv=srv)
+        srv.finish()
+        check(srv.value("state") == want, "accepted socket's TCP_ENO_STATE %s, expected %s" %
+              (srv.value("state"), want))
+        check(srv.value("recv") == text.decode(), "received %r" % srv.value("recv"))
+        return srv
+    finally:
+        srv.kill()
+
+
+def case_g_first_global_only(r):
+    """§4.2: only the first global suboption counts: 00 (b = 0) then 01 -> A"""
+    srv = negotiate_exp(r, b"\x45\x05\x00\x01\x20", b"\x45\x04\x01\x20")
+    check(srv.value("peer-gopt") == "0x00", "TCP_ENO_PEER_GOPT %s, expected 0 (the first global suboption)"
+          % srv.value("peer-gopt"))
+
+
+def case_g_zbits_ignored(r):
+    """§4.2: z bits are ignored on receipt (negotiation proceeds); api-06:
+    TCP_ENO_PEER_GOPT reports the peer's global suboption"""
+    srv = negotiate_exp(r, b"\x45\x04\x1c\x20", b"\x45\x04\x01\x20")
+    check(srv.value("peer-gopt") in ("0x1c", "0x00"), "TCP_ENO_PEER_GOPT %s, expected 0x1c" %
+          srv.value("peer-gopt"))
+
+
+def case_g_a_bit(r):
+    """§4.2 a bit: the listener's TCP_ENO_SELF_GOPT = 2 shows in its SYN-ACK
+    (03 = a | b); the peer's a = 1 shows in TCP_ENO_PEER_GOPT"""
+    srv = negotiate_exp(r, b"\x45\x04\x02\x20", b"\x45\x04\x03\x20", probe_args=("--gopt", "2"))
+    check(srv.value("peer-gopt") == "0x02", "TCP_ENO_PEER_GOPT %s, expected 0x02" % srv.value("peer-gopt"))
+    check(srv.value("self-gopt") == "0x03", "accepted socket's TCP_ENO_SELF_GOPT %s, expected 0x03" %
+          srv.value("self-gopt"))
+
+
+def case_g_aa_mandatory_a0(r):
+    """§4.2/§4.6: mandatory application-aware mode and the peer's a = 0:
+    encryption disabled, the SYN-ACK carries no ENO, plain TCP"""
+    negotiate_exp(r, b"\x45\x03\x20", None, probe_args=("--aa-mandatory",), want="disabled")
+
+
+def case_g_aa_mandatory_a1(r):
+    """mandatory application-aware mode and the peer's a = 1: encrypted; the
+    mode sets a = 1 in our own global suboption (§8.4): SYN-ACK 45 04 03 20"""
+    negotiate_exp(r, b"\x45\x04\x02\x20", b"\x45\x04\x03\x20", probe_args=("--aa-mandatory",))
+
+
+def case_nonsyn_contents_ignored(r):
+    """§4.1: the contents of a non-SYN ENO option are ignored on receipt: an
+    ACK with 45 04 ff ff still acknowledges ENO"""
+    negotiate_exp(r, b"\x45\x03\x20", b"\x45\x04\x01\x20", ack_eno=b"\x45\x04\xff\xff")
+
+
+def case_synack_rtx(r):
+    """§4.6: SYN-form ENO options MUST NOT change in retransmissions: we do
+    not acknowledge the SYN-ACK, tund retransmits it byte-identically; a
+    retransmission of our SYN gets the same answer"""
+    srv = Server(r)
+    try:
+        f, sa = connect(r, srv, MSS + b"\x45\x04\x21\x23")
+        again = f.recv(15, "retransmitted SYN-ACK")
+        check(int(again[TCP].flags) & (SYN | ACK) == SYN | ACK and again[TCP].seq == sa[TCP].seq,
+              "expected the SYN-ACK again, got %s" % describe(again))
+        check(eno_opts(again) == eno_opts(sa) and eno_opts(sa) == [b"\x45\x04\x01\x23"],
+              "retransmitted SYN-ACK ENO %s, first %s" % ([hx(o) for o in eno_opts(again)],
+                                                          [hx(o) for o in eno_opts(sa)]))
+        # our SYN again (as if the SYN-ACK was lost): the same SYN-ACK
+        f.send(SYN, seq=f.iss, ack=0, opts=MSS + b"\x45\x04\x21\x23", advance=False)
+        third = f.recv(15, "SYN-ACK to our retransmitted SYN")
+        check(int(third[TCP].flags) & (SYN | ACK) == SYN | ACK and eno_opts(third) == eno_opts(sa),
+              "answer to our retransmitted SYN: %s" % describe(third))
+        f.send(RST | ACK, advance=False)
+    finally:
+        srv.kill()
+
+
 def case_ok_v6(r):
     """control: a well-formed ENO SYN over IPv6 (TEP 0x20) negotiates"""
     srv = Server(r, enorun_args=("--eno-teps", "20"))
@@ -303,6 +390,13 @@ CASES = {
     "e_syn_data_eno_fallback": case_e_syn_data_eno_fallback,
     "e_syn_data_plain": case_e_syn_data_plain,
     "ok_v6": case_ok_v6,
+    "g_first_global_only": case_g_first_global_only,
+    "g_zbits_ignored": case_g_zbits_ignored,
+    "g_a_bit": case_g_a_bit,
+    "g_aa_mandatory_a0": case_g_aa_mandatory_a0,
+    "g_aa_mandatory_a1": case_g_aa_mandatory_a1,
+    "nonsyn_contents_ignored": case_nonsyn_contents_ignored,
+    "synack_rtx": case_synack_rtx,
 }
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@
 #        (also over IPv6); (c) this is also a middlebox stripping ENO from
 #        the SYN-ACK only
 #   (b)  valid ENO SYN-ACK (TEP 0x20, and tcpcrypt 0x23) -> ACK carries exactly
-#        45 02, and every segment until the peer's first non-SYN segment
+#        45 02, and every segment until the peer's first non-SYN segment; with
+#        several TEPs in the SYN-ACK the LAST VALID one is negotiated (§4.5)
+#   SYN-ACK ENO options that must disable encryption: b = 0, a TEP A did not
+#        offer, ill-formed, two ENO options, vacuous -> plain TCP
 #   (f)  SYN retransmissions carry a byte-identical ENO option; with
 #        --eno_drop_syn_after=2, retransmissions from #2 on carry none
 # RFC 8547 §4.1, §4.6, §4.8; api-06 §2.1.

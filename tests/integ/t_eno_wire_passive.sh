@@ -8,8 +8,11 @@
 #        -> SYN-ACK without ENO, a working plain connection
 #   (e)  SYN with data: only the ISN is acknowledged, the data never reaches
 #        the program
+#   global suboption: only the first counts, z bits ignored, the a bit both
+#        ways, mandatory application-aware mode (peer a = 0 / a = 1)
+#   non-SYN ENO contents ignored; SYN-ACK retransmissions byte-identical
 #   and a well-formed negotiation over IPv6 (TEP 0x20) as the control.
-# RFC 8547 §4.1, §4.3, §4.4, §4.6, §4.7.
+# RFC 8547 §4.1, §4.2, §4.3, §4.4, §4.6, §4.7, §8.4.
 . "$(dirname "$0")/lib.sh"
 topo_one
 drop_kernel_rst tun-a

@@ -18,6 +18,7 @@
  *   --gopt N           TCP_ENO_SELF_GOPT
  *   --enabled N        TCP_ENO_ENABLED (-1, 0, 1)
  *   --mandatory        TCP_ENO_TEP_MANDATORY = 1
+ *   --aa-mandatory     TCP_ENO_AA_MANDATORY = 1
  *   --mandatory-after  client: TCP_ENO_TEP_MANDATORY = 1 once connected (before
  *                      sending), then print SO_ERROR
  *   --raw HEX          TCP_ENO_RAW, hex string of the option contents ("20")
@@ -62,7 +63,7 @@
 static const char *o_teps;
 static int o_gopt = -1000, o_enabled = -1000, o_mandatory, o_check_einval, o_check_after;
 static const char *o_raw, *o_send = "hello eno", *o_go, *o_hold, *o_pause, *o_bind;
-static int o_deadline = 40, o_show_before, o_mandatory_after;
+static int o_deadline = 40, o_show_before, o_mandatory_after, o_aa_mandatory;
 static int quiet;
 
 static const char *ename(int e)
@@ -165,6 +166,8 @@ static void pre_opts(int fd)
     set_int(fd, "set-enabled", TCP_ENO_ENABLED, o_enabled);
   if (o_mandatory)
     set_int(fd, "set-mandatory", TCP_ENO_TEP_MANDATORY, 1);
+  if (o_aa_mandatory)
+    set_int(fd, "set-aa-mandatory", TCP_ENO_AA_MANDATORY, 1);
   if (o_raw) {
     n = parse_hexstr(o_raw, b, sizeof(b));
     set_bytes(fd, "set-raw", TCP_ENO_RAW, b, n);
@@ -567,6 +570,8 @@ int main(int argc, char **argv)
       o_send = v;
     else if (!strcmp(a, "--check-einval"))
       o_check_einval = 1;
+    else if (!strcmp(a, "--aa-mandatory"))
+      o_aa_mandatory = 1;
     else if (!strcmp(a, "--mandatory-after"))
       o_mandatory_after = 1;
     else if (!strcmp(a, "--show-before"))
