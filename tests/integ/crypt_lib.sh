@@ -39,7 +39,22 @@ cap_start() {
   fail "tcpdump on $ifc did not start"
 }
 cap_stop() {
-  local p=${CAP_PIDS[$1]}
+  local p=${CAP_PIDS[$1]} last=-1 size same=0
+  # SIGTERM ends tcpdump without draining its ring: first let it write what
+  # the kernel already handed it (-U: the file grows packet by packet) —
+  # until the file has not grown for 0.5 s (at most 20 s)
+  for _ in $(seq 1 200); do
+    kill -0 "$p" 2>/dev/null || break
+    size=$(stat -c %s "$WORK/$1.pcap" 2>/dev/null || echo 0)
+    if [ "$size" = "$last" ]; then
+      same=$((same + 1))
+      [ $same -ge 5 ] && break
+    else
+      same=0
+      last=$size
+    fi
+    sleep 0.1
+  done
   kill -TERM "$p" 2>/dev/null || true
   wait_gone "$p" 20 || { kill -9 "$p" 2>/dev/null; fail "tcpdump ($1) did not stop"; }
   wait "$p" 2>/dev/null || true

@@ -8,6 +8,7 @@
 #   3. TCP_ENO_TEP_MANDATORY (socket option, and enorun --eno-mandatory)
 #      against the kernel server: connect fails with EPROTONOSUPPORT and
 #      nothing is delivered; against an ENO peer it connects, encrypted
+#      and on a listener: plain kernel clients are refused
 #   4. TCP_ENO_TEP_MANDATORY set on an established plain connection aborts it
 . "$(dirname "$0")/lib.sh"
 topo_up
@@ -92,9 +93,35 @@ for how in opt enorun; do
   expect "$n: no data delivered to the plain peer" "$(grep -c "hello $n" "$WORK/$n.ksrv.out")" 0
   expect "$n: the text is not on the wire" "$(pcap_eno "$WORK/a.pcap" $port "hello $n" needle)" absent
 done
+# a direct (loopback) destination is reached with a plain kernel socket: with
+# TCP_ENO_TEP_MANDATORY the connection cannot be encrypted and must fail too
+n=mand_loop port=7923
+kserver $n $port
+shim_client $n 127.0.0.1 $port --mandatory
+kill "$KS" 2>/dev/null; wait "$KS" 2>/dev/null
+expect "$n: connect to a loopback (plain) peer" "$(eno_val "$WORK/$n.cli.out" connect)" EPROTONOSUPPORT
+expect "$n: no data delivered to the plain peer" "$(grep -c "hello $n" "$WORK/$n.ksrv.out")" 0
 SRV_OPTS=(); CLI_OPTS=(--mandatory); eno_conn mand_eno 7922 "$B4"
 expect "mand_eno: mandatory against an ENO peer" "$(eno_val "$WORK/mand_eno.cli.out" state)" encrypting
 expect "mand_eno: reply" "$(eno_val "$WORK/mand_eno.cli.out" reply)" "hello mand_eno"
+
+# a listener with TCP_ENO_TEP_MANDATORY: plain kernel clients (through the TUN,
+# and over loopback) are refused; the program never receives their data
+for how in tun loop; do
+  n=mandsrv_$how port=7925; [ $how = loop ] && port=7926
+  dest=$B4; [ $how = loop ] && dest=127.0.0.1
+  timeout 40 ip netns exec "$NS" "$ENORUN" --socket "$B_SOCK" -- "$P" --mandatory server $port \
+    >"$WORK/$n.srv.out" 2>&1 &
+  sp=$!
+  wait_log "$WORK/$n.srv.out" '^listening'
+  ip netns exec "$NS" timeout 20 "$P" --send "hello $n" client "$dest" $port >"$WORK/$n.kcli.out" 2>&1
+  sed "s/^/    $n-kernel-client| /" "$WORK/$n.kcli.out" | grep -E 'connect|read|write|reply'
+  kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null
+  sed "s/^/    $n-server| /" "$WORK/$n.srv.out" | grep -E 'set-|accept|state|recv|read'
+  expect "$n: setting TCP_ENO_TEP_MANDATORY on the listener" "$(eno_val "$WORK/$n.srv.out" set-mandatory)" ok
+  expect "$n: the program received nothing from a plain client" "$(grep -c "^recv: hello" "$WORK/$n.srv.out")" 0
+  expect "$n: the plain client got no reply" "$(eno_val "$WORK/$n.kcli.out" reply)" ""
+done
 
 # ---- 4. TCP_ENO_TEP_MANDATORY on an established plain connection -----------------------
 n=mand_after port=7930
