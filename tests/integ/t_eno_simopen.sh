@@ -8,6 +8,8 @@
 #   1. defaults (both b = 0): plain TCP that works, ENO disabled (role conflict)
 #   2. TCP_ENO_SELF_GOPT = 1 on A's side: encrypted, A's side plays role B,
 #      both ends read the same session ID, transcript and matching names
+#   3. the same over IPv6, with b = 1 on B's side
+#   4. b = 1 on both sides: plain TCP again (role conflict)
 . "$(dirname "$0")/lib.sh"
 topo_up
 in_ns iptables -I FORWARD -p tcp --tcp-flags SYN SYN -j DROP || fail "iptables"
@@ -18,17 +20,21 @@ P=$PROGS/eno_probe
 val() { awk -v k="$2:" '$1 == k { sub(/^[^ ]+ /, ""); print; exit }' "$1"; }
 
 # simopen NAME PORT_A PORT_B [extra eno_probe options for A's side]
+# (B_OPTS: extra options for B's side; SIM6=1: over IPv6)
+B_OPTS=()
 simopen() {
   local n=$1 pa=$2 pb=$3; shift 3
+  local da=$A4 db=$B4
+  [ -n "${SIM6:-}" ] && { da=$A6; db=$B6; }
   local go=$WORK/go.$n pause=$WORK/pause.$n
   timeout 40 ip netns exec "$NS" "$PY" "$CONF_DIR/syn_cross.py" tun-a tun-b "$pa" "$pb" 30 >"$WORK/$n.cross" 2>&1 &
   local pidx=$!
   wait_log "$WORK/$n.cross" '^ready'
   timeout 50 ip netns exec "$NS" "$ENORUN" --socket "$A_SOCK" -- "$P" "$@" --go-file "$go" --pause-file "$pause" \
-    --send "from A $n" simopen "$pa" "$B4" "$pb" >"$WORK/$n.a.out" 2>&1 &
+    --send "from A $n" simopen "$pa" "$db" "$pb" >"$WORK/$n.a.out" 2>&1 &
   local pida=$!
-  timeout 50 ip netns exec "$NS" "$ENORUN" --socket "$B_SOCK" -- "$P" --go-file "$go" --pause-file "$pause" \
-    --send "from B $n" simopen "$pb" "$A4" "$pa" >"$WORK/$n.b.out" 2>&1 &
+  timeout 50 ip netns exec "$NS" "$ENORUN" --socket "$B_SOCK" -- "$P" "${B_OPTS[@]}" --go-file "$go" \
+    --pause-file "$pause" --send "from B $n" simopen "$pb" "$da" "$pa" >"$WORK/$n.b.out" 2>&1 &
   local pidb=$!
   wait_log "$WORK/$n.a.out" '^ready'
   wait_log "$WORK/$n.b.out" '^ready'
@@ -99,3 +105,31 @@ ta=$(val "$A" transcript); tb=$(val "$B" transcript)
 want=$(awk '/^syn-eno-2:/{a=$2} /^syn-eno-1:/{b=$2} END{print a b}' "$WORK/enc.chk")
 [ "$ta" = "$want" ] || fail "enc: transcript $ta, expected role A's then role B's SYN ENO option from the wire: $want"
 note "b=1 on one side: encrypted, roles resolved, same session ID"
+
+# ---- 3. IPv6, b = 1 on B's side ---------------------------------------------------
+B_OPTS=(--gopt 1); SIM6=1 simopen enc6 7301 7302
+B_OPTS=()
+"$PY" "$CONF_DIR/simopen_check.py" "$WORK/a.pcap" "$A6" 7301 "$B6" 7302 --expect-eno >"$WORK/enc6.chk" 2>&1 ||
+  { cat "$WORK/enc6.chk"; fail "enc6: $(grep FAIL "$WORK/enc6.chk")"; }
+A=$WORK/enc6.a.out; B=$WORK/enc6.b.out
+for f in "$A" "$B"; do
+  [ "$(val "$f" state)" = encrypting ] || fail "enc6: TCP_ENO_STATE $(val "$f" state) at $(basename "$f"), expected encrypting"
+done
+[ "$(val "$A" role)/$(val "$B" role)" = 0x00/0x01 ] || fail "enc6: roles $(val "$A" role)/$(val "$B" role), expected 0x00/0x01 (b=1 on B's side)"
+[ "$(val "$A" sessid)" = "$(val "$B" sessid)" ] || fail "enc6: session IDs differ"
+[ "$(val "$A" transcript)" = "$(val "$B" transcript)" ] || fail "enc6: transcripts differ"
+want=$(awk '/^syn-eno-1:/{a=$2} /^syn-eno-2:/{b=$2} END{print a b}' "$WORK/enc6.chk")
+[ "$(val "$A" transcript)" = "$want" ] || fail "enc6: transcript $(val "$A" transcript), expected $want from the wire"
+note "IPv6, b=1 on the other side: encrypted"
+
+# ---- 4. b = 1 on both sides -------------------------------------------------------
+B_OPTS=(--gopt 1); simopen bothb 7401 7402 --gopt 1
+B_OPTS=()
+"$PY" "$CONF_DIR/simopen_check.py" "$WORK/a.pcap" "$A4" 7401 "$B4" 7402 --expect-plain >"$WORK/bothb.chk" 2>&1 ||
+  { cat "$WORK/bothb.chk"; fail "bothb: $(grep FAIL "$WORK/bothb.chk")"; }
+for s in a b; do
+  [ "$(val "$WORK/bothb.$s.out" state)" = disabled ] || fail "bothb: $s's TCP_ENO_STATE is $(val "$WORK/bothb.$s.out" state), expected disabled (both b=1)"
+done
+r=$(status_field "$WORK/bothb.a.status" 7401 reason)
+case $r in *"role conflict"*) ;; *) fail "bothb: enoctl status reason at A is '$r', expected a role conflict";; esac
+note "both b=1: plain TCP, ENO disabled (role conflict)"
