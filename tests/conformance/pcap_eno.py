@@ -8,6 +8,8 @@ capture (tests/integ/t_eno_*.sh), as "key: value" lines:
   synack-eno: the ENO option of the SYN-ACK                             | none
   ack-eno:    the ENO option of the active opener's third segment       | none
   syn-count:  number of ENO options in the SYN
+  syn-enos:   the ENO options of every SYN (retransmissions) of that
+              connection, comma-separated ("none" for a SYN without)
   needle:     found | absent   (NEEDLE, a text, in any payload of the connection)
 """
 import os
@@ -22,6 +24,7 @@ def main():
     pcap, port = sys.argv[1], int(sys.argv[2])
     needle = sys.argv[3].encode() if len(sys.argv) > 3 else None
     syn = synack = third = None
+    syns = []
     client = None            # (addr, port) of the active opener
     found = False
     for p in rdpcap(pcap):
@@ -33,11 +36,14 @@ def main():
         if syn is None:
             if t.dport == port and f & (SYN | ACK) == SYN:
                 syn, client = p, (ip.src, t.sport)
+                syns.append(p)
             continue
         fwd = (ip.src, t.sport) == client and t.dport == port
         back = (ip.dst, t.dport) == client and t.sport == port
         if not (fwd or back):
             continue
+        if fwd and f & (SYN | ACK) == SYN:
+            syns.append(p)
         if back and synack is None and f & (SYN | ACK) == SYN | ACK:
             synack = p
         elif fwd and synack is not None and third is None and not f & SYN:
@@ -55,6 +61,7 @@ def main():
     print("synack-eno: %s" % one(synack))
     print("ack-eno: %s" % one(third))
     print("syn-count: %d" % (len(eno_opts(syn)) if syn is not None else 0))
+    print("syn-enos: %s" % ",".join(one(p) for p in syns))
     if needle:
         print("needle: %s" % ("found" if found else "absent"))
 
