@@ -5,7 +5,8 @@
 # in A's third segment, and then carries the data unmodified.  Only
 # TCP_ENO_TRANSCRIPT works in raw mode: both ends read the same transcript,
 # equal to the SYN and SYN-ACK ENO options on the wire; NEGTEP and SESSID
-# fail.  Mismatched raw TEPs: negotiation fails, plain TCP.
+# fail.  TCP_ENO_ENABLED = 0 does not turn raw mode off.  Mismatched raw
+# TEPs: negotiation fails, plain TCP.
 . "$(dirname "$0")/lib.sh"
 topo_up
 capture tun-a "$WORK/a.pcap"
@@ -31,6 +32,16 @@ for f in "$c" "$s"; do
 done
 expect_match "raw: enoctl A reason" "$(eno_status "$WORK/raw.cli.status" 7851 reason)" "raw"
 expect_match "raw: enoctl B reason" "$(eno_status "$WORK/raw.srv.status" 7851 reason)" "raw"
+
+# ---- TCP_ENO_ENABLED = 0 disables ENO "regardless of any other socket option
+# settings except TCP_ENO_RAW" (api-06): raw mode still negotiates
+CLI_OPTS=(--enabled 0 --raw 30); SRV_OPTS=(--enabled 0 --raw 0130); eno_conn rawoff 7853 "$B4"
+c=$WORK/rawoff.cli.out s=$WORK/rawoff.srv.out
+sed "s/^/    cli| /" "$c" | grep -E 'set-|state|transcript|reply'
+expect "rawoff: data" "$(eno_val "$s" recv)/$(eno_val "$c" reply)" "hello rawoff/hello rawoff"
+expect "rawoff: A's SYN carries the raw option" "$(pcap_eno "$WORK/a.pcap" 7853 syn-eno)" 450330
+expect "rawoff: client transcript" "$(eno_val "$c" transcript)" 45033045040130
+expect "rawoff: server transcript" "$(eno_val "$s" transcript)" 45033045040130
 
 # ---- different TEP ids ------------------------------------------------------------------
 CLI_OPTS=(--raw 30); SRV_OPTS=(--raw 0131); eno_conn rawmis 7852 "$B4"
