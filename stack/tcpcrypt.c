@@ -1021,6 +1021,19 @@ int tc_session_rekey(tc_session *s)
 	return 0;
 }
 
+/* §3.8 limits concurrent re-keys only for a host "that has no data to send":
+ * a host about to seal data may step again before the peer answered the last
+ * step (never twice before a frame went out under the new key). */
+int tc_session_rekey_data(tc_session *s)
+{
+	if (s->state != TC_ESTABLISHED || s->fin_sent)
+		return TC_ERR_STATE;
+	if (s->local_gen > s->send_gen)
+		return TC_ERR_AGAIN;
+	s->local_gen++;
+	return 0;
+}
+
 int tc_session_keylog(tc_session *s, char *out, size_t cap)
 {
 	size_t n = s->sec ? s->sec->keylog_len : 0;

@@ -272,6 +272,10 @@ uint64_t tc_session_rekey_pending(const tc_session *s);
  * key-set.  TC_ERR_AGAIN while an earlier re-key is unanswered (§3.8:
  * at most one concurrent re-key initiated with an empty frame). */
 TC_WUR int tc_session_rekey(tc_session *s);
+/* The same when the next frame sealed carries data (§3.8 restricts only
+ * re-keying with empty frames): allowed while the previous step is still
+ * unanswered, once a frame went out under it. */
+TC_WUR int tc_session_rekey_data(tc_session *s);
 /* Byte offsets (§3.6) of the next frame sent / received. */
 uint64_t tc_session_tx_offset(const tc_session *s);
 uint64_t tc_session_rx_offset(const tc_session *s);

@@ -641,12 +641,18 @@ static int send_frame(struct conn *c, const struct tc_iov *d, size_t nd, size_t 
   return 0;
 }
 
-static void maybe_rekey_policy(struct conn *c)
+/* The rekey policy (rekey_bytes / rekey_seconds).  With data about to be
+ * sealed a new step may start before the peer answered the last one; without
+ * data only one empty-frame step may be outstanding (RFC 8548 §3.8). */
+static void maybe_rekey_policy(struct conn *c, int have_data)
 {
   struct crypt_conn *cc = c->crypt;
   int due = (cfg.rekey_bytes && cc->key_bytes >= cfg.rekey_bytes) ||
             (cfg.rekey_seconds && sys_now() - cc->key_since >= cfg.rekey_seconds * 1000u);
-  if (due && tc_session_rekey(cc->s) == 0) {
+  if (!due)
+    return;
+  int r = have_data ? tc_session_rekey_data(cc->s) : tc_session_rekey(cc->s);
+  if (r == 0) {
     cc->key_bytes = 0;
     cc->key_since = sys_now();
     cc->rekeys++;
@@ -670,7 +676,7 @@ void crypt_tx_pump(struct conn *c)
       wrote = 1;
     }
     while (avail > 0) {
-      maybe_rekey_policy(c);
+      maybe_rekey_policy(c, 1);
       size_t n = (size_t)avail < FRAME_DATA_MAX ? (size_t)avail : FRAME_DATA_MAX;
       struct enoshm_span sp;
       enoshm_span_make(&sp, c->tx_base, c->tx_size, c->tx_read, n);
@@ -1192,7 +1198,7 @@ void crypt_tick(struct conn *c)
   }
   if (cc->established && cfg.rekey_seconds && c->st.state == ENOSHM_S_ESTABLISHED &&
       sys_now() - cc->key_since >= cfg.rekey_seconds * 1000u) {
-    maybe_rekey_policy(c);
+    maybe_rekey_policy(c, 0);
     conn_tx_pump(c);
   }
   if (resume_cache)
