@@ -253,6 +253,8 @@ static int tx_state(struct shim_sock *s, int flags)
   if (st.state == ENOSHM_S_CLOSED && st.error && !s->err_reported) {
     s->err_reported = 1;
     errno = st.error;
+    if (st.error == EPIPE && !(flags & MSG_NOSIGNAL))
+      shim_raise_sigpipe();      /* Linux raises it with every EPIPE */
     return -1;
   }
   if (st.state < ENOSHM_S_CONNECTING) {

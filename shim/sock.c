@@ -710,7 +710,6 @@ int sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_
     shim_internal_close(s->kfd);   /* bound for a direct route that is not taken */
     s->kfd = -1;
   }
-  io_fill(fd);       /* unwritable until tund says connected */
   int r = ctl_call(ENOIPC_CONNECT, s->id, &ia, sizeof(ia), NULL, 0, NULL, 0, &err, NULL, NULL, NULL, NULL, NULL);
   if (r) {
     errno = ENETDOWN;
@@ -720,7 +719,19 @@ int sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_
     errno = err;
     return -1;
   }
+  /* Unwritable until tund says connected.  Filled after tund took the
+   * request: fillers that arrive once the connection is up (or failed) are
+   * drained at once, and none can be drained while it is still new. */
+  io_fill(fd);
   s->connect_started = 1;
+  int fl = real.fcntl(fd, F_GETFL);
+  if (fl >= 0 && (fl & O_NONBLOCK)) {
+    /* Linux: a non-blocking TCP connect always says EINPROGRESS, even when
+     * it completes at once; the program learns the outcome from poll and
+     * SO_ERROR */
+    errno = EINPROGRESS;
+    return -1;
+  }
   for (;;) {
     int c = connect_result(s);
     if (c <= 0)

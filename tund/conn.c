@@ -452,15 +452,17 @@ static void on_err(void *arg, err_t err)
     conn_release(c);
     return;
   }
-  if (err == ERR_CLSD && c->eof_published && (c->st.flags & ENOSHM_F_TX_SHUT)) {
-    /* orderly end after both FINs */
-    c->st.state = ENOSHM_S_CLOSED;
-    c->st.flags |= ENOSHM_F_DEAD;
-    conn_publish(c);
-    conn_rx_notify(c);
-    conn_release(c);
+  if (err == ERR_CLSD) {
+    /* An orderly end of TCP (both FINs acknowledged).  What the program has
+     * not read yet is still delivered: tund keeps the connection until the
+     * queue is in the ring and EOF is published (conn_rx_pump). */
+    c->fin_in = 1;
+    c->draining = 1;
+    conn_rx_pump(c);
     return;
   }
+  if (err == ERR_RST && c->fin_in)
+    e = EPIPE;    /* like Linux: a reset answering our data in CLOSE-WAIT */
   conn_fail(c, e);
 }
 
@@ -878,6 +880,13 @@ void conn_rx_pump(struct conn *c)
   }
   if (c->prog_closed && c->fin_in && !c->closing && !c->dead)
     conn_check_finished(c);        /* the lingering close can finish now */
+  if (c->draining && c->eof_published && !c->dead) {
+    /* TCP ended earlier (on_err ERR_CLSD) and everything is in the ring */
+    c->st.state = ENOSHM_S_CLOSED;
+    c->st.flags |= ENOSHM_F_DEAD;
+    conn_publish(c);
+    conn_release(c);
+  }
 }
 
 /* ---- the program's end of the pair ---------------------------------------------- */
@@ -1448,6 +1457,13 @@ int conn_shutdown(struct conn *c, int how)
     return ENOTCONN;
   if (c->st.state != ENOSHM_S_ESTABLISHED)
     return 0;
+  if (how == SHUT_RD || how == SHUT_RDWR) {
+    /* Linux: after SHUT_RD the socket polls readable (read() returns 0) */
+    if (c->tfd >= 0 && !c->t_wr_shut) {
+      shutdown(c->tfd, SHUT_WR);
+      c->t_wr_shut = 1;
+    }
+  }
   if (how == SHUT_WR || how == SHUT_RDWR) {
     c->shut_wr_req = 1;
     conn_tx_pump(c);

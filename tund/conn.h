@@ -63,6 +63,7 @@ struct conn {
   int shut_wr_req;
   int tx_shut_done;
   int closing;            /* tcp_close() done, waiting for acks */
+  int draining;           /* TCP is over; the rest of rxq still goes to the ring */
   uint32_t linger_since;  /* program closed; waiting for the peer's FINp (tcpcrypt) */
   int connect_errno;
 
