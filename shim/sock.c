@@ -1282,8 +1282,7 @@ void sock_attach_inherited(void)
     if (st.state >= ENOSHM_S_CONNECTING)
       s->connect_started = s->kind == SK_STREAM;
     s->bound = st.state >= ENOSHM_S_BOUND;
-    fdt_set(fd, s);
-    fdt_put(s);
+    fdt_set(fd, s);           /* the table's reference is the only one */
     if (shim_debug)
       shim_log("re-attached inherited socket fd %d (tund socket %llu)", fd, (unsigned long long)id);
   }
