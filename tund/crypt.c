@@ -853,6 +853,8 @@ void crypt_rx_pump(struct conn *c)
     rx_recved(c, consumed);
     if (published)
       conn_rx_notify(c);
+    log_debug("conn %llu: frame error at stream offset %llu", (unsigned long long)c->id,
+              (unsigned long long)tc_session_rx_offset(cc->s));
     crypt_fail(c, r);
     return;
   }
