@@ -98,6 +98,7 @@ struct shim_sock {
   int shut_rd;
   int shut_wr;
   int err_reported;          /* SO_ERROR / a read already returned st.error */
+  int tep_mandatory;         /* TCP_ENO_TEP_MANDATORY: no plain connection, ever */
   pthread_mutex_t lock;      /* per-process: serialises option changes */
 };
 

@@ -384,7 +384,8 @@ static void apply_env_overrides(struct shim_sock *s)
   e = getenv("ENOSHIM_ENO_MANDATORY");
   if (e && *e) {
     int v = atoi(e) != 0;
-    forward_setopt(s, IPPROTO_TCP, TCP_ENO_TEP_MANDATORY, &v, sizeof(v));
+    if (forward_setopt(s, IPPROTO_TCP, TCP_ENO_TEP_MANDATORY, &v, sizeof(v)) == 0)
+      s->tep_mandatory = v;
   }
   e = getenv("ENOSHIM_ENO_TEPS");
   if (e && *e) {
@@ -616,6 +617,7 @@ int sock_accept(int fd, struct shim_sock *s, struct sockaddr *a, socklen_t *alen
       c->nodelay = s->nodelay;
       c->keepalive = s->keepalive;
       c->v6only = s->v6only;
+      c->tep_mandatory = s->tep_mandatory;
       fdt_set(nfd, c);
       if (a && alen) {
         struct enoshm_status cst;
@@ -700,6 +702,12 @@ int sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_
     return -1;
   }
   if (shim_addr_is_direct(a, len)) {
+    if (s->tep_mandatory) {
+      /* a direct route is a plain kernel connection: TCP_ENO_TEP_MANDATORY
+       * forbids it (api-06 §2.1), before anything is sent */
+      errno = EPROTONOSUPPORT;
+      return -1;
+    }
     if (shim_debug)
       shim_log("connect fd %d: direct kernel socket", fd);
     if (go_direct(fd, s))
@@ -1141,8 +1149,12 @@ int sock_setsockopt(int fd, struct shim_sock *s, int level, int name, const void
       errno = ENOENT;
       return -1;
     default:
-      if (name >= TCPINC_OPT_BASE && name < TCPINC_OPT_BASE + 0x100)
-        return forward_setopt(s, level, name, val, len);
+      if (name >= TCPINC_OPT_BASE && name < TCPINC_OPT_BASE + 0x100) {
+        int r = forward_setopt(s, level, name, val, len);
+        if (r == 0 && name == TCP_ENO_TEP_MANDATORY && get_int(val, len, &v) == 0)
+          s->tep_mandatory = v != 0;
+        return r;
+      }
       errno = ENOPROTOOPT;
       return -1;
     }

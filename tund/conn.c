@@ -1131,6 +1131,14 @@ static void listener_kernel_event(struct ev *ev, uint32_t events)
         tund_log_limited(LOG_WARN_, "accept on a program's kernel listener: %s", strerror(errno));
       break;
     }
+    if (crypt_tep_mandatory(l)) {
+      /* a kernel-side client is plain TCP: TCP_ENO_TEP_MANDATORY on the
+       * listener refuses it (reset, nothing delivered) */
+      struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+      close(fd);
+      continue;
+    }
     struct acc_pending *a = calloc(1, sizeof(*a));
     if (!a) {
       close(fd);

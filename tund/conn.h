@@ -123,6 +123,7 @@ void rxq_free_all(struct conn *c);
 void crypt_module_init(void);
 void crypt_conn_free(struct conn *c);
 void crypt_inherit_opts(struct conn *c, const struct conn *l);
+int  crypt_tep_mandatory(const struct conn *c);
 int  crypt_connect_setup(struct conn *c, u16_t port);     /* before tcp_connect */
 void crypt_listen_setup(struct conn *l);                   /* after tcp_listen */
 int  crypt_start(struct conn *c);     /* TCP is up: 1 if a TEP handshake now runs */

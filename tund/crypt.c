@@ -348,6 +348,11 @@ void crypt_inherit_opts(struct conn *c, const struct conn *l)
     *c->copts = *l->copts;
 }
 
+int crypt_tep_mandatory(const struct conn *c)
+{
+  return c->copts && c->copts->tep_mandatory;
+}
+
 void crypt_conn_free(struct conn *c)
 {
   cc_free(c->crypt);
@@ -505,6 +510,8 @@ int crypt_start(struct conn *c)
     crypt_fail(c, r);
     return 1;
   }
+  /* api-06: "negotiating" (ENOTCONN) until the TEP has keys */
+  c->st.eno_state = TCPINC_STATE_NEGOTIATING;
   conn_publish(c);
   if (tc_session_state(cc->s) == TC_ESTABLISHED) {
     crypt_established(c);              /* resumed: no Init messages */
