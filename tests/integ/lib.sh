@@ -108,7 +108,7 @@ status_count() { "$BUILD/enoctl" --socket "$1" status | tail -n +2 | wc -l; }
 
 # capture IFACE FILE: tcpdump inside $NS until the test ends
 capture() {
-  in_ns tcpdump --immediate-mode -Z root -i "$1" -U -s 0 -w "$2" "${@:3}" >/dev/null 2>&1 &
+  in_ns tcpdump --immediate-mode -Z root -B 131072 -i "$1" -U -s 65600 -w "$2" "${@:3}" >/dev/null 2>&1 &
   local p=$!
   on_exit "kill $p; sleep 0.2"
   sleep 0.3
