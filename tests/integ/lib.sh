@@ -358,3 +358,11 @@ tund_pid() {
 
 # kill9 PID: SIGKILL a background program of this test and reap it quietly
 kill9() { kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null || true; }
+# ongoing_n a|b: entries the ongoing transfer holds in that tund's table while
+# it runs (A: the connection; B: the connection and xfer's listener)
+ongoing_n() {
+  case $1 in
+    a) kill -0 "${ONGOING_CLI:-0}" 2>/dev/null && echo 1 || echo 0;;
+    b) kill -0 "${ONGOING_SRV:-0}" 2>/dev/null && echo 2 || echo 0;;
+  esac
+}

@@ -6,6 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 topo_up
 X=$PROGS/xfer
+ongoing_start 7710      # another program pair's transfer must not notice anything
 
 # 1. the sender on A dies
 bg_b "$X" serve 7700 >"$WORK/s1.out" 2>"$WORK/s1.log"; srv=$!
@@ -18,8 +19,8 @@ note "sender killed: receiver exited $EXIT_RC after ${EXIT_T}s: $(cat "$WORK/s1.
 [ $EXIT_RC -eq 0 ] || [ $EXIT_RC -eq 2 ] || fail "receiver failed oddly ($EXIT_RC): $(cat "$WORK/s1.out" "$WORK/s1.log")"
 grep -qE '^recv [0-9]+|^aborted: read: (Connection reset|Software caused)' "$WORK/s1.out" ||
   fail "receiver saw neither EOF nor a reset: $(cat "$WORK/s1.out")"
-wait_count "$A_SOCK" 0 15
-wait_count "$B_SOCK" 0 15
+wait_count "$A_SOCK" "$(ongoing_n a)" 15
+wait_count "$B_SOCK" "$(ongoing_n b)" 15
 
 # 2. the receiver on B dies (with unread data: the sender must get an error)
 bg_b "$X" serve 7701 >"$WORK/s2.out" 2>"$WORK/s2.log"; srv=$!
@@ -31,8 +32,8 @@ exits_within "$cli" 10 || fail "sender on A still running 10 s after its receive
 note "receiver killed: sender exited $EXIT_RC after ${EXIT_T}s: $(tail -n 1 "$WORK/c2.out")"
 [ $EXIT_RC -eq 2 ] && grep -qE '^aborted: write: (Connection reset by peer|Broken pipe)' "$WORK/c2.out" ||
   fail "sender did not get ECONNRESET/EPIPE (exit $EXIT_RC): $(cat "$WORK/c2.out" "$WORK/c2.log")"
-wait_count "$A_SOCK" 0 15
-wait_count "$B_SOCK" 0 15
+wait_count "$A_SOCK" "$(ongoing_n a)" 15
+wait_count "$B_SOCK" "$(ongoing_n b)" 15
 
 # 3. a program holding 50 established connections dies
 bg_b "$PROGS/echo_srv" 7702 >"$WORK/echo.out" 2>"$WORK/echo.log"; echo_pid=$!
@@ -41,9 +42,10 @@ bg_a "$PROGS/sem_many" "$B4" 7702 50 "$WORK/never" >"$WORK/many.out" 2>"$WORK/ma
 wait_log "$WORK/many.out" '^echoed' 60
 [ "$(status_count "$A_SOCK")" -ge 50 ] || fail "tund A does not list the 50 connections"
 kill9 "$many"
-wait_count "$A_SOCK" 0 15
-wait_count "$B_SOCK" 1 15      # echo_srv's listener
+wait_count "$A_SOCK" "$(ongoing_n a)" 15
+wait_count "$B_SOCK" $(( $(ongoing_n b) + 1 )) 15      # + echo_srv's listener
 kill -0 "$echo_pid" || fail "echo server died"
 kill "$echo_pid"
 tund_alive a; tund_alive b
+ongoing_check
 note ok

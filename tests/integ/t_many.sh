@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # 1000 concurrent connections through one tund pair: sem_many on A opens them
 # all to echo_srv on B, each echoes 1 KiB (verified); while they are open both
-# tunds list them; after close both tables return to their baseline.
+# tunds list them; after close both tables return to their baseline.  Then
+# 200 lwIP clients and 200 kernel clients (127.0.0.1) on the same listener at once.
 . "$(dirname "$0")/lib.sh"
 topo_up
 N=${MANY_N:-1000}
@@ -28,7 +29,23 @@ rc=0; wait "$cli" || rc=$?
 wait_count "$A_SOCK" "$base_a" 30
 wait_count "$B_SOCK" "$base_b" 30
 tund_alive a; tund_alive b
+
+# the same listener, at the same time: 200 shim'd clients through lwIP and
+# 200 plain kernel clients through tund B's kernel listener (127.0.0.1)
+rm -f "$WORK/hold2"
+timeout 120 ip netns exec "$NS" "$ENORUN" --socket "$A_SOCK" -- \
+  "$PROGS/sem_many" "$B4" 7300 200 >"$WORK/mix-a.out" 2>"$WORK/mix-a.log" &
+ma=$!
+timeout 120 ip netns exec "$NS" env T_KERNEL=1 "$PROGS/sem_many" 127.0.0.1 7300 200 >"$WORK/mix-k.out" 2>"$WORK/mix-k.log" &
+mk=$!
+rc=0; wait "$ma" || rc=$?
+[ $rc -eq 0 ] || fail "200 shim'd clients alongside kernel clients failed ($rc): $(grep -m2 FAIL "$WORK/mix-a.log")"
+rc=0; wait "$mk" || rc=$?
+[ $rc -eq 0 ] || fail "200 kernel clients (via 127.0.0.1) alongside shim'd ones failed ($rc): $(grep -m2 FAIL "$WORK/mix-k.log")"
+note "200 lwIP + 200 kernel clients on one listener at once: ok"
+wait_count "$A_SOCK" "$base_a" 30
+wait_count "$B_SOCK" "$base_b" 30
 kill -0 "$srv" 2>/dev/null || fail "echo server died: $(cat "$WORK/echo.log")"
 kill "$srv"; wait "$srv" || true
-grep -q "served $N connections" "$WORK/echo.out" || fail "echo server: $(tail -n 1 "$WORK/echo.out")"
+grep -q "served $((N + 400)) connections" "$WORK/echo.out" || fail "echo server: $(tail -n 1 "$WORK/echo.out")"
 note "ok"

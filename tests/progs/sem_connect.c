@@ -191,6 +191,27 @@ static void nb_always_inprogress(void)
         "returns -1/EINPROGRESS for a non-blocking TCP connect", zero);
 }
 
+/* An AF_INET6 socket connecting to a v4-mapped address reaches the IPv4 peer. */
+static void v4mapped(void)
+{
+  int port = 0;
+  char mapped[64], b[128];
+  STEP("AF_INET6 socket -> ::ffff:%s", HOST4);
+  int l = k_listen(AF_INET, HOST4, &port, 0);
+  snprintf(mapped, sizeof(mapped), "::ffff:%s", HOST4);
+  int s = s_connect(AF_INET6, mapped, port);
+  int k = k_accept(l, 10000);
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  CHECK(getpeername(s, (struct sockaddr *)&ss, &sl) == 0, "getpeername");
+  CHECK(ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&ss)->sin6_addr) &&
+        sa_port(&ss) == port, "getpeername of a v4-mapped connection: %s", sa_str(&ss, b, sizeof(b)));
+  xfer_check(s, k, 20000, 5, "v4-mapped connection");
+  close(s);
+  close(k);
+  close(l);
+}
+
 int main(int argc, char **argv)
 {
   tp_init("sem_connect", 120);
@@ -198,6 +219,7 @@ int main(int argc, char **argv)
   const char *b6 = argc > 2 ? argv[2] : "fd00:202::2";
   nb_to_listener(AF_INET);
   nb_to_listener(AF_INET6);
+  v4mapped();
   refused(AF_INET, HOST4, free_port(AF_INET, HOST4));
   refused(AF_INET6, HOST6, free_port(AF_INET6, HOST6));
   refused(AF_INET, b4, 9);       /* lwIP B answers RST */

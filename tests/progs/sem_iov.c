@@ -8,6 +8,7 @@
  */
 #include <sys/sendfile.h>
 #include <sys/uio.h>
+#include <pthread.h>
 
 #include "tprog.h"
 
@@ -178,12 +179,61 @@ static void files(void)
   free(got);
 }
 
+struct bigw { int fd; size_t n; ssize_t r; int err; };
+static void *big_writer(void *arg)
+{
+  struct bigw *b = arg;
+  uint8_t *buf = malloc(b->n);
+  CHECK(buf, "malloc");
+  fill_pat(buf, b->n, 0, 95);
+  b->r = write(b->fd, buf, b->n);
+  b->err = errno;
+  free(buf);
+  return NULL;
+}
+
+/* One blocking write() far larger than the ring returns the full count; the
+ * peer's MSG_WAITALL read of the same size gets every byte. */
+static void huge(void)
+{
+  int s, k;
+  size_t n = 24u << 20;
+  STEP("one blocking write() of 24 MiB, read with MSG_WAITALL");
+  mkpair(&s, &k);
+  struct bigw b = { s, n, 0, 0 };
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, big_writer, &b) == 0, "pthread_create");
+  uint8_t *got = malloc(n);
+  CHECK(got, "malloc");
+  ssize_t r = recv(k, got, n, MSG_WAITALL);
+  pthread_join(t, NULL);
+  errno = b.err;
+  CHECK(b.r == (ssize_t)n, "blocking write of %zu bytes returned %zd", n, b.r);
+  CHECK(r == (ssize_t)n, "peer MSG_WAITALL got %zd of %zu", r, n);
+  CHECK(check_pat(got, n, 0, 95), "24 MiB content");
+  free(got);
+
+  STEP("peer writes 24 MiB, one blocking read(MSG_WAITALL) of 24 MiB on ours");
+  b.fd = k;
+  CHECK(pthread_create(&t, NULL, big_writer, &b) == 0, "pthread_create");
+  got = malloc(n);
+  CHECK(got, "malloc");
+  r = recv(s, got, n, MSG_WAITALL);
+  pthread_join(t, NULL);
+  CHECK(r == (ssize_t)n, "our MSG_WAITALL got %zd of %zu", r, n);
+  CHECK(check_pat(got, n, 0, 95), "24 MiB content (ours)");
+  free(got);
+  close(s);
+  close(k);
+}
+
 int main(void)
 {
   tp_init("sem_iov", 120);
   gather();
   msgs();
   files();
+  huge();
   printf("ok\n");
   return 0;
 }

@@ -6,7 +6,9 @@
  *   The peer's SHUT_WR: we read EOF (again and again), can still write.
  *   shutdown(SHUT_RD): read() returns 0 at once (no blocking), writing still
  *   works, and the socket polls readable (POLLIN|POLLRDHUP), as on Linux.
- *   shutdown() on an unconnected socket: ENOTCONN; bad `how`: EINVAL.
+ *   close() with unread data and SO_LINGER {1,0} reset the connection; a
+ *   reset from the peer reads as ECONNRESET once, then EOF, and writes EPIPE;
+ *   SHUT_RDWR; shutdown() on an unconnected socket: ENOTCONN; bad `how`: EINVAL.
  */
 #include "tprog.h"
 
@@ -79,6 +81,61 @@ static void shut_rd(int s, int k, const char *side)
   close(k);
 }
 
+/* close() with unread data, SO_LINGER {1, 0}, SHUT_RDWR */
+static void resets(void)
+{
+  int s, k;
+  char buf[256];
+  STEP("close() with unread data sends RST (Linux)");
+  mkpair(&s, &k);
+  CHECK(write(k, "unread", 6) == 6, "peer write");
+  CHECK(wait_fd(s, POLLIN, 5000) & POLLIN, "not readable");
+  msleep(50);
+  close(s);
+  CHECK(wait_fd(k, POLLIN, 5000), "peer saw nothing after our close");
+  ssize_t r = read(k, buf, sizeof(buf));
+  CHECK(r < 0 && errno == ECONNRESET, "peer read after close-with-unread-data: %zd, expected ECONNRESET", r);
+  close(k);
+
+  STEP("SO_LINGER {1, 0}: close() sends RST");
+  mkpair_srv(AF_INET, &s, &k);
+  struct linger lg = { 1, 0 };
+  CHECK(setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0, "SO_LINGER");
+  struct linger got;
+  socklen_t gl = sizeof(got);
+  CHECK(getsockopt(s, SOL_SOCKET, SO_LINGER, &got, &gl) == 0 && got.l_onoff == 1 && got.l_linger == 0,
+        "SO_LINGER round trip");
+  xfer_check(s, k, 1000, 15, "before linger close");
+  close(s);
+  CHECK(wait_fd(k, POLLIN, 5000), "peer saw nothing after the linger-0 close");
+  r = read(k, buf, sizeof(buf));
+  CHECK(r < 0 && errno == ECONNRESET, "peer read after SO_LINGER 0 close: %zd, expected ECONNRESET", r);
+  close(k);
+
+  STEP("peer resets: our read gives ECONNRESET once, SO_ERROR, then EOF/EPIPE");
+  mkpair(&s, &k);
+  CHECK(syscall(SYS_setsockopt, k, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0, "peer SO_LINGER");
+  close(k);
+  CHECK(wait_fd(s, POLLIN, 5000) & (POLLIN | POLLHUP | POLLERR), "no event after the peer's RST");
+  r = read(s, buf, sizeof(buf));
+  CHECK(r < 0 && errno == ECONNRESET, "read after the peer's RST: %zd, expected ECONNRESET", r);
+  r = read(s, buf, sizeof(buf));
+  CHECK(r == 0, "second read after the peer's RST: %zd, expected 0 (EOF)", r);
+  r = send(s, "x", 1, MSG_NOSIGNAL);
+  CHECK(r < 0 && errno == EPIPE, "send after the peer's RST: %zd, expected EPIPE", r);
+  close(s);
+
+  STEP("shutdown(SHUT_RDWR)");
+  mkpair(&s, &k);
+  CHECK(shutdown(s, SHUT_RDWR) == 0, "SHUT_RDWR");
+  expect_eof(k, 5000, "peer after our SHUT_RDWR");
+  CHECK(read(s, buf, sizeof(buf)) == 0, "read after SHUT_RDWR");
+  r = send(s, "x", 1, MSG_NOSIGNAL);
+  CHECK(r < 0 && errno == EPIPE, "send after SHUT_RDWR: %zd, expected EPIPE", r);
+  close(s);
+  close(k);
+}
+
 int main(void)
 {
   int s, k;
@@ -103,6 +160,7 @@ int main(void)
   peer_shut_wr(s, k, "client");
   mkpair_srv(AF_INET6, &s, &k);
   peer_shut_wr(s, k, "accepted v6");
+  resets();
   mkpair(&s, &k);
   shut_rd(s, k, "client");
   printf("ok\n");
