@@ -5,6 +5,8 @@
  *   match the kernel peer's own view (client, accepted, v4, v6, v4 client on
  *   a dual-stack v6 listener = v4-mapped), of an unbound and a listening
  *   socket; getpeername before connect: ENOTCONN;
+ *   read/send on a never-connected socket: ENOTCONN / EPIPE; TCP_INFO
+ *   (state ESTABLISHED) and TCP_MAXSEG;
  *   getsockopt SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN,
  *   and round trips of TCP_NODELAY, SO_KEEPALIVE, SO_REUSEADDR, TCP_KEEPIDLE,
  *   IPV6_V6ONLY; an unknown option: ENOPROTOOPT.
@@ -139,6 +141,16 @@ int main(void)
   CHECK(geti(s, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF") > 0, "SO_RCVBUF");
   CHECK(geti(s, SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF") > 0, "SO_SNDBUF");
 
+  STEP("TCP_INFO and TCP_MAXSEG");
+  struct tcp_info ti;
+  socklen_t til = sizeof(ti);
+  memset(&ti, 0xff, sizeof(ti));
+  CHECK(getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &til) == 0, "TCP_INFO");
+  CHECK(til > 0 && til <= sizeof(ti), "TCP_INFO length %u", (unsigned)til);
+  CHECK(ti.tcpi_state == TCP_ESTABLISHED, "TCP_INFO state %u, expected TCP_ESTABLISHED", ti.tcpi_state);
+  int mss = geti(s, IPPROTO_TCP, TCP_MAXSEG, "TCP_MAXSEG");
+  CHECK(mss >= 500 && mss <= 65535, "TCP_MAXSEG %d", mss);
+
   STEP("FIONREAD");
   int n = -1;
   CHECK(ioctl(s, FIONREAD, &n) == 0 && n == 0, "FIONREAD without data: %d", n);
@@ -203,6 +215,14 @@ int main(void)
   close(l6);
 
   mapped();
+
+  STEP("I/O on a socket that never connected: Linux reads ENOTCONN, writes EPIPE");
+  s = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(s >= 0, "socket");
+  CHECK(read(s, buf, 10) < 0 && errno == ENOTCONN, "read on an unconnected socket: expected ENOTCONN");
+  ssize_t w = send(s, "x", 1, MSG_NOSIGNAL);
+  CHECK(w < 0 && errno == EPIPE, "send on an unconnected socket: %zd, expected EPIPE (Linux)", w);
+  close(s);
   printf("ok\n");
   return 0;
 }

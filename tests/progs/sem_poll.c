@@ -174,6 +174,10 @@ static void listener_and_rdhup(void)
   STEP("poll/select on a listener; POLLRDHUP");
   int l = s_listen(AF_INET, NULL, &port);
   CHECK(poll1(l, POLLIN, 300) == 0, "listener readable without a client");
+  set_nonblock(l, 1);
+  CHECK(accept4(l, NULL, NULL, SOCK_NONBLOCK) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK),
+        "accept on an empty non-blocking listener: expected EAGAIN");
+  set_nonblock(l, 0);
   CHECK(select1(l, 1, 0, 100, 0, NULL) == 0, "select: listener readable without a client");
   int k = k_connect(AF_INET, LWIP4, port);
   CHECK(poll1(l, POLLIN, 5000) & POLLIN, "listener not readable with a client waiting");

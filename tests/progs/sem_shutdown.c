@@ -125,6 +125,19 @@ static void resets(void)
   CHECK(r < 0 && errno == EPIPE, "send after the peer's RST: %zd, expected EPIPE", r);
   close(s);
 
+  STEP("peer resets: SO_ERROR says ECONNRESET (and clears it)");
+  mkpair(&s, &k);
+  CHECK(syscall(SYS_setsockopt, k, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0, "peer SO_LINGER");
+  close(k);
+  CHECK(wait_fd(s, POLLIN, 5000) & (POLLIN | POLLHUP | POLLERR), "no event after the peer's RST");
+  int e = -1;
+  socklen_t el = sizeof(e);
+  CHECK(getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &el) == 0, "SO_ERROR");
+  CHECK(e == ECONNRESET, "SO_ERROR after the peer's RST: %d, expected ECONNRESET", e);
+  el = sizeof(e);
+  CHECK(getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e == 0, "SO_ERROR not cleared: %d", e);
+  close(s);
+
   STEP("shutdown(SHUT_RDWR)");
   mkpair(&s, &k);
   CHECK(shutdown(s, SHUT_RDWR) == 0, "SHUT_RDWR");
