@@ -159,6 +159,10 @@ ssize_t io_recv(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt
       if (!(flags & MSG_PEEK)) {
         atomic_store_explicit(&m->rx_cons, cons + n, memory_order_release);
         got += n;
+        /* Store-load pair with tund (it sets WANT_RXSPACE, then reads
+         * rx_cons): without a full fence each side may miss the other's
+         * store and tund waits for a wake-up nobody sends. */
+        atomic_thread_fence(memory_order_seq_cst);
         if (atomic_load_explicit(&m->wants, memory_order_relaxed) & ENOSHM_WANT_RXSPACE &&
             (atomic_fetch_and(&m->wants, ~ENOSHM_WANT_RXSPACE) & ENOSHM_WANT_RXSPACE))
           ring_doorbell(fd, s);
@@ -305,6 +309,7 @@ ssize_t io_send(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt
         iov_to_span(&sp, n, iov, iovcnt, put);
         atomic_store_explicit(&m->tx_prod, prod + n, memory_order_release);
         put += n;
+        atomic_thread_fence(memory_order_seq_cst);   /* store-load pair, see io_recv */
         if (atomic_fetch_and(&m->wants, ~ENOSHM_WANT_TX) & ENOSHM_WANT_TX)
           ring_doorbell(fd, s);
         if (put == want) {
@@ -399,6 +404,7 @@ ssize_t io_sendfile(int fd, struct shim_sock *s, int in_fd, off_t *off, size_t c
           atomic_store_explicit(&m->tx_prod, prod + done, memory_order_release);
           put += done;
           pos += (off_t)done;
+          atomic_thread_fence(memory_order_seq_cst);
           if (atomic_fetch_and(&m->wants, ~ENOSHM_WANT_TX) & ENOSHM_WANT_TX)
             ring_doorbell(fd, s);
         }

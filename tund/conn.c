@@ -160,6 +160,7 @@ void conn_rx_notify(struct conn *c)
   uint32_t exp = 0;
   if (c->tfd < 0 || c->t_wr_shut)
     return;
+  atomic_thread_fence(memory_order_seq_cst);   /* rx_prod before rx_tok (shm.h) */
   if (atomic_compare_exchange_strong(&c->shm->rx_tok, &exp, 1)) {
     ssize_t w = send(c->tfd, "r", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     (void)w;
@@ -661,6 +662,7 @@ static void conn_tx_pump_plain(struct conn *c)
     /* Ring empty: ask for a wake-up, then look once more (the program may
      * have written after our check but before seeing the flag). */
     atomic_fetch_or(&c->shm->wants, ENOSHM_WANT_TX);
+    atomic_thread_fence(memory_order_seq_cst);   /* flag, then look again */
   }
   if (wrote)
     tcp_output(c->pcb);
@@ -834,6 +836,7 @@ static void conn_rx_pump_plain(struct conn *c)
       break;
     /* Ring full: ask for a wake-up, then look once more. */
     atomic_fetch_or(&c->shm->wants, ENOSHM_WANT_RXSPACE);
+    atomic_thread_fence(memory_order_seq_cst);
   }
   if (copied_total) {
     for (uint64_t left = copied_total; left > 0;) {

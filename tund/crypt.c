@@ -703,6 +703,7 @@ void crypt_tx_pump(struct conn *c)
     if (avail > 0)
       break;
     atomic_fetch_or(&c->shm->wants, ENOSHM_WANT_TX);
+    atomic_thread_fence(memory_order_seq_cst);
   }
   if (wrote) {
     tcp_output(c->pcb);
@@ -834,6 +835,7 @@ void crypt_rx_pump(struct conn *c)
     if (r == TC_NEED_SPACE) {
       /* the next frame needs more room than the program left us */
       atomic_fetch_or(&c->shm->wants, ENOSHM_WANT_RXSPACE);
+      atomic_thread_fence(memory_order_seq_cst);
       if (enoshm_rx_space_checked(c->shm, c->rx_size) > space)
         continue;
       break;
