@@ -1053,6 +1053,7 @@ void listener_flush(struct conn *l)
     struct acc_pending *a = l->acc_q;
     if (listener_queued(l) >= (uint32_t)l->backlog) {
       atomic_fetch_or(&l->shm->wants, ENOSHM_WANT_ACCEPT);
+      atomic_thread_fence(memory_order_seq_cst);
       if (listener_queued(l) >= (uint32_t)l->backlog)
         break;
     }
