@@ -72,7 +72,9 @@ note "200 parallel keep-alive requests (writev): ok ($((SECONDS - t0))s)"
 # 200 sequential requests on one keep-alive connection, small file with sendfile
 args=()
 for i in $(seq 1 200); do args+=("http://$B4:8080/small.bin" -o "$WORK/s$i"); done
+t0=$SECONDS
 "${CURL[@]}" "${args[@]}" || fail "200 sequential requests failed"
+note "200 sequential requests took $((SECONDS - t0))s"
 for i in $(seq 1 200); do cmp -s "$WORK/s$i" "$WORK/www/small.bin" || fail "sequential request $i corrupt"; done
 conns=$(grep 'small.bin' "$WORK/nginx-access.log" | awk '{print $1}' | sort -u | wc -l)
 note "200 sequential requests: ok, over $conns connection(s)"
