@@ -544,6 +544,8 @@ static void conn_set_addrs(struct conn *c)
 void conn_established(struct conn *c)
 {
   c->st.state = ENOSHM_S_ESTABLISHED;
+  if (c->pcb)
+    c->snd_sml = c->pcb->lastack;
   conn_publish(c);
   conn_update_writable(c);
   if (c->listener) {
@@ -612,6 +614,28 @@ int conn_tx_all_acked(const struct conn *c)
   return c->tx_cons == c->tx_read;
 }
 
+/* Nagle as Linux does it (Minshall's variant): a partial segment may leave
+ * while no earlier partial segment is unacknowledged.  lwIP 2.1.3 keeps the
+ * classic rule (hold it while anything at all is unacknowledged), which costs
+ * request/response programs a delayed-ACK period per message.  snd_sml is
+ * the end of the last segment that may have been partial. */
+void conn_output(struct conn *c)
+{
+  struct tcp_pcb *pcb = c->pcb;
+  if (!pcb)
+    return;
+  if (c->nodelay || !pcb->unsent || !TCP_SEQ_GEQ(pcb->lastack, c->snd_sml)) {
+    tcp_output(pcb);
+    return;
+  }
+  u32_t before = pcb->snd_nxt;
+  tcp_nagle_disable(pcb);
+  tcp_output(pcb);
+  tcp_nagle_enable(pcb);
+  if (pcb->snd_nxt != before && !pcb->unsent)
+    c->snd_sml = pcb->snd_nxt;      /* the last one out may have been short */
+}
+
 /* Bytes the program published beyond tx_read, or -1 if it lied about tx_prod. */
 int64_t conn_tx_avail(struct conn *c)
 {
@@ -664,8 +688,8 @@ static void conn_tx_pump_plain(struct conn *c)
     atomic_fetch_or(&c->shm->wants, ENOSHM_WANT_TX);
     atomic_thread_fence(memory_order_seq_cst);   /* flag, then look again */
   }
-  if (wrote)
-    tcp_output(c->pcb);
+  if (wrote || c->pcb->unsent)
+    conn_output(c);
 }
 
 void conn_tx_pump(struct conn *c)

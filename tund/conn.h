@@ -66,6 +66,7 @@ struct conn {
   int draining;           /* TCP is over; the rest of rxq still goes to the ring */
   uint32_t linger_since;  /* program closed; waiting for the peer's FINp (tcpcrypt) */
   int connect_errno;
+  u32_t snd_sml;          /* Minshall's Nagle: end of the last possibly short segment */
 
   /* options */
   int reuseaddr, keepalive, nodelay, linger0;
@@ -110,6 +111,7 @@ void conn_publish_eof(struct conn *c);
 int  conn_tx_all_acked(const struct conn *c);
 int64_t conn_tx_avail(struct conn *c);
 void conn_mark_pending(struct conn *c);
+void conn_output(struct conn *c);
 void listener_deliver(struct conn *l, struct conn *c);
 void listener_flush(struct conn *l);
 int  ipaddr_from_ipc(const struct enoipc_addr *a, int domain, ip_addr_t *ip);

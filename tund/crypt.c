@@ -705,10 +705,10 @@ void crypt_tx_pump(struct conn *c)
     atomic_fetch_or(&c->shm->wants, ENOSHM_WANT_TX);
     atomic_thread_fence(memory_order_seq_cst);
   }
-  if (wrote) {
-    tcp_output(c->pcb);
+  if (wrote || c->pcb->unsent)
+    conn_output(c);
+  if (wrote)
     conn_update_writable(c);
-  }
 }
 
 int crypt_tx_fin_ready(struct conn *c)
