@@ -261,10 +261,8 @@ static int tx_state(struct shim_sock *s, int flags)
       shim_raise_sigpipe();      /* Linux raises it with every EPIPE */
     return -1;
   }
-  if (st.state < ENOSHM_S_CONNECTING) {
-    errno = ENOTCONN;
-    return -1;
-  }
+  /* never connected, closed, or shut down for writing: Linux says EPIPE
+   * (and SIGPIPE) for all of them on a TCP socket */
   if (!(flags & MSG_NOSIGNAL))
     shim_raise_sigpipe();
   errno = EPIPE;

@@ -323,8 +323,16 @@ SHIM_API int close(int fd)
     return 0;     /* the shim's own fd: a program closing "everything" leaves it */
   struct shim_sock *s = fdt_maybe(fd) ? fdt_take(fd) : NULL;
   int r = real.close(fd);
-  if (s)
-    put_keep_errno(s);
+  if (s) {
+    int e = errno;
+    if (s->kind == SK_LISTENER) {
+      /* let tund free the port now if this was the last copy */
+      int err;
+      ctl_call(ENOIPC_CLOSED, s->id, NULL, 0, NULL, 0, NULL, 0, &err, NULL, NULL, NULL, NULL, NULL);
+    }
+    fdt_put(s);
+    errno = e;
+  }
   return r;
 }
 

@@ -498,7 +498,8 @@ int sock_bind(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t l
     ia.port = (uint16_t)kernel_addr_port(k, s->domain);
   }
   size_t bl = sizeof(bound);
-  int r = ctl_call(ENOIPC_BIND, s->id, &ia, sizeof(ia), NULL, 0, NULL, 0, &err, &bound, &bl, NULL, NULL, NULL);
+  struct enoipc_bind b = { .addr = ia, .kernel_bound = k >= 0 };
+  int r = ctl_call(ENOIPC_BIND, s->id, &b, sizeof(b), NULL, 0, NULL, 0, &err, &bound, &bl, NULL, NULL, NULL);
   if (r || err) {
     if (k >= 0)
       real.close(k);

@@ -217,13 +217,14 @@ static int handle(struct client *cl, struct enoipc_msg *m)
     return 0;
   }
   case ENOIPC_BIND: {
-    struct enoipc_addr a, bound;
-    if (!expect(m, sizeof(a), 0))
+    struct enoipc_bind b;
+    struct enoipc_addr bound;
+    if (!expect(m, sizeof(b), 0))
       return -1;
-    memcpy(&a, m->payload, sizeof(a));
+    memcpy(&b, m->payload, sizeof(b));
     memset(&bound, 0, sizeof(bound));
     c = req_conn(cl, m);
-    err = c ? conn_bind(c, &a, &bound) : EBADF;
+    err = c ? conn_bind(c, &b.addr, b.kernel_bound != 0, &bound) : EBADF;
     reply_result(cl, m, err, &bound, sizeof(bound), NULL, 0);
     return 0;
   }
@@ -338,6 +339,14 @@ static int handle(struct client *cl, struct enoipc_msg *m)
     reply_result(cl, m, 0, &n, sizeof(n), NULL, 0);
     return 0;
   }
+  case ENOIPC_CLOSED:
+    if (!expect(m, 0, 0))
+      return -1;
+    c = conn_find(m->hdr.sock);
+    if (c)
+      conn_closed_hint(c);
+    reply_result(cl, m, 0, NULL, 0, NULL, 0);
+    return 0;
   case ENOIPC_COMMAND: {
     struct enoipc_command cmd;
     char text[512];

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -951,6 +952,19 @@ static void conn_prog_closed(struct conn *c)
   conn_tx_pump(c);
 }
 
+/* The program closed a listener's fd.  If that was the last copy the pair is
+ * hung up already: release now rather than when the event loop gets to the
+ * hang-up, so that the port is free when close() returns (a program that
+ * closes and binds again at once must not see EADDRINUSE). */
+void conn_closed_hint(struct conn *c)
+{
+  struct pollfd p = { .fd = c->tfd, .events = POLLIN | POLLRDHUP };
+  if (c->dead || c->kind != CK_LISTENER || c->tfd < 0)
+    return;
+  if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP)))
+    conn_prog_closed(c);
+}
+
 static void conn_t_event(struct ev *ev, uint32_t events)
 {
   struct conn *c = (struct conn *)ev;
@@ -1231,7 +1245,7 @@ static int addr_is_lwip_local(const ip_addr_t *ip)
   return cfg.have_v6 && !memcmp(ip_2_ip6(ip)->addr, &cfg.lwip6, 16);
 }
 
-int conn_bind(struct conn *c, const struct enoipc_addr *a, struct enoipc_addr *bound)
+int conn_bind(struct conn *c, const struct enoipc_addr *a, int kernel_bound, struct enoipc_addr *bound)
 {
   ip_addr_t ip;
   int e;
@@ -1239,6 +1253,9 @@ int conn_bind(struct conn *c, const struct enoipc_addr *a, struct enoipc_addr *b
     return EINVAL;
   if ((e = ipaddr_from_ipc(a, c->domain, &ip)))
     return e;
+  /* neither the kernel nor lwIP owns this address */
+  if (!kernel_bound && !addr_is_lwip_local(&ip))
+    return EADDRNOTAVAIL;
   /* An address that is not lwIP's (the host's own, which the program's kernel
    * listener covers) binds lwIP to "any" of the family. */
   u8_t type = IP_IS_V6(&ip) ? IPADDR_TYPE_V6 : IPADDR_TYPE_V4;

@@ -122,7 +122,8 @@ void conn_module_init(void);
  * errno for the program. */
 int  conn_socket(struct client *cl, int domain, int v6only, uint64_t *id, int fds[2], uint32_t *shm_size);
 struct conn *conn_find(uint64_t id);
-int  conn_bind(struct conn *c, const struct enoipc_addr *a, struct enoipc_addr *bound);
+int  conn_bind(struct conn *c, const struct enoipc_addr *a, int kernel_bound, struct enoipc_addr *bound);
+void conn_closed_hint(struct conn *c);
 int  conn_listen(struct conn *c, int backlog, int kfd);
 int  conn_connect(struct conn *c, const struct enoipc_addr *a);
 int  conn_setopt(struct conn *c, int level, int name, const uint8_t *val, uint32_t len);

@@ -33,7 +33,7 @@ enum enoipc_type {
   /* requests, program -> tund */
   ENOIPC_HELLO = 1,      /* p: hello                 r: RESULT + hello_ok */
   ENOIPC_SOCKET,         /* p: socket                r: RESULT + socket_ok, fds [pair end, memfd] */
-  ENOIPC_BIND,           /* p: addr                  r: RESULT + addr (bound) */
+  ENOIPC_BIND,           /* p: bind                  r: RESULT + addr (bound) */
   ENOIPC_LISTEN,         /* p: listen, fd [kernel listener] optional  r: RESULT */
   ENOIPC_CONNECT,        /* p: addr                  r: RESULT */
   ENOIPC_SETOPT,         /* p: opt                   r: RESULT */
@@ -43,6 +43,8 @@ enum enoipc_type {
   ENOIPC_KICK,           /* p: u32 what (below)      no reply */
   ENOIPC_STATUS,         /* p: none                  r: STATUS_ENTRY..., RESULT */
   ENOIPC_COMMAND,        /* p: command               r: RESULT + text */
+  ENOIPC_CLOSED,         /* p: none                  r: RESULT (the program closed a
+                            listener's fd: release it now if that was the last copy) */
   /* replies, tund -> program */
   ENOIPC_RESULT = 100,   /* p: result + type-specific data */
   ENOIPC_STATUS_ENTRY,   /* p: status_entry */
@@ -66,6 +68,12 @@ struct enoipc_addr {
   uint8_t  addr[16];
 };
 _Static_assert(sizeof(struct enoipc_addr) == 28, "ipc addr layout");
+
+struct enoipc_bind {
+  struct enoipc_addr addr;
+  uint32_t kernel_bound;  /* the program's kernel socket took this address */
+  uint32_t pad;
+};
 
 struct enoipc_hello {
   uint32_t version;
