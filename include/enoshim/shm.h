@@ -41,6 +41,8 @@
 #include <stddef.h>
 #include <string.h>
 #include <pthread.h>
+#include <sched.h>
+#include <time.h>
 
 #include "tcpinc.h"
 
@@ -249,19 +251,38 @@ static inline void enoshm_status_end(struct enoshm *m)
   atomic_fetch_add_explicit(&m->seq, 1, memory_order_release);
 }
 
-/* Program side: consistent snapshot of the status block. */
+/* Program side: consistent snapshot of the status block.  A writer can be
+ * preempted inside an update for a scheduler time slice or more, so the
+ * reader waits for it rather than give up after a short spin: it spins a
+ * little, then yields, then sleeps, and returns the last bytes only after
+ * ~1 s of one unchanging odd sequence number — when tund died in the middle of an update
+ * (the program then also sees its socket hang up). */
 static inline void enoshm_status_read(struct enoshm *m, struct enoshm_status *out)
 {
-  /* Bounded: a tund that died while writing leaves `seq` odd for ever; the
-   * caller then gets the last bytes written (and sees the dead pair). */
-  for (unsigned spins = 0;; spins++) {
+  uint32_t stuck_at = 0;        /* odd value seen on the previous look */
+  unsigned tries = 0;           /* looks at that same odd value */
+  for (;;) {
     uint32_t s1 = atomic_load_explicit(&m->seq, memory_order_acquire);
-    if ((s1 & 1) && spins < 100000)
+    /* A writer that moves on is alive: only ~1 s at one odd value means
+     * it died inside an update. */
+    if (!(s1 & 1) || s1 != stuck_at)
+      tries = 0;
+    stuck_at = s1;
+    int give_up = tries >= 1000 + 1000 + 8000;
+    if ((s1 & 1) && !give_up) {
+      if (tries >= 2000) {
+        struct timespec ts = { 0, 100000 };     /* 100 us */
+        nanosleep(&ts, NULL);
+      } else if (tries >= 1000) {
+        sched_yield();
+      }
+      tries++;
       continue;
+    }
     memcpy(out, (const void *)&m->st, sizeof(*out));
     atomic_thread_fence(memory_order_acquire);
     uint32_t s2 = atomic_load_explicit(&m->seq, memory_order_relaxed);
-    if (s1 == s2 || spins >= 100000)
+    if (s1 == s2 || give_up)
       return;
   }
 }

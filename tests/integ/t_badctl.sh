@@ -16,7 +16,7 @@ timeout 120 python3 - "$A_SOCK" <<'EOF' || fail "control-socket abuse: see above
 import errno, os, random, socket, struct, sys, time
 
 path = sys.argv[1]
-HELLO, SOCKET, BIND, LISTEN, CONNECT, SETOPT, GETOPT, SHUTDOWN, ATTACH, KICK, STATUS, COMMAND = range(1, 13)
+HELLO, SOCKET, BIND, LISTEN, CONNECT, SETOPT, GETOPT, SHUTDOWN, ATTACH, KICK, STATUS, COMMAND, CLOSED = range(1, 14)
 RESULT = 100
 rng = random.Random(1234)
 failures = []
@@ -144,7 +144,7 @@ case("unknown type 9999", msg(9999, b'xyz'))
 case("RESULT sent to tund", msg(RESULT, struct.pack('<iI', 0, 0)))
 case("type 0", msg(0, b''))
 # 9. wrong payload sizes for each request type
-for t, good in [(HELLO, 8), (SOCKET, 8), (BIND, 28), (LISTEN, 8), (CONNECT, 28), (SHUTDOWN, 4),
+for t, good in [(HELLO, 8), (SOCKET, 8), (BIND, 36), (LISTEN, 8), (CONNECT, 28), (SHUTDOWN, 4),
                 (KICK, 4), (STATUS, 0), (COMMAND, 16), (GETOPT, 12)]:
     for n in {0, good - 1, good + 1, good + 100} - {good}:
         if n < 0:
@@ -157,7 +157,7 @@ case("KICK with an unknown kind", msg(KICK, struct.pack('<I', 77), sock=1))
 # 10. well-formed requests about things that do not exist: error replies, client kept
 s = conn(); hello(s)
 seq = 10
-for what, t, payload in [("BIND", BIND, bytes(28)), ("CONNECT", CONNECT, struct.pack('<HHII16s', 2, 80, 0, 0, bytes([10, 202, 0, 2]) + bytes(12))),
+for what, t, payload in [("BIND", BIND, bytes(36)), ("CONNECT", CONNECT, struct.pack('<HHII16s', 2, 80, 0, 0, bytes([10, 202, 0, 2]) + bytes(12))),
                          ("SHUTDOWN", SHUTDOWN, struct.pack('<i', 1)), ("SETOPT", SETOPT, struct.pack('<iiI', 6, 1, 4) + struct.pack('<i', 1)),
                          ("GETOPT", GETOPT, struct.pack('<iiI', 6, 1, 4)), ("LISTEN", LISTEN, struct.pack('<ii', 5, 0))]:
     for sock in (0, 0xffffffffffffffff, 123456789):
