@@ -325,7 +325,7 @@ SHIM_API int close(int fd)
   int r = real.close(fd);
   if (s) {
     int e = errno;
-    if (s->kind == SK_LISTENER) {
+    if (s->kind == SK_LISTENER || (s->bound && !s->connect_started)) {
       /* let tund free the port now if this was the last copy */
       int err;
       ctl_call(ENOIPC_CLOSED, s->id, NULL, 0, NULL, 0, NULL, 0, &err, NULL, NULL, NULL, NULL, NULL);

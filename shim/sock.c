@@ -483,33 +483,58 @@ int sock_bind(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t l
       return -1;
     return real.bind(fd, a, len);
   }
-  int k = new_kernel_socket(s, fd);
-  if (k < 0)
-    return -1;
-  if (real.bind(k, a, len) < 0) {
-    e = errno;
-    real.close(k);
-    if (e != EADDRNOTAVAIL) {
-      errno = e;
-      return -1;
+  /* Port 0: the kernel picks the port, but lwIP may hold it already (an
+   * active connection or TIME-WAIT of tund's own): then ask the kernel again,
+   * keeping the refused sockets open so it cannot hand the same port back. */
+  int want_any = ia.port == 0;
+  int refused[8], nrefused = 0, k, r;
+  size_t bl;
+  for (;;) {
+    k = new_kernel_socket(s, fd);
+    if (k < 0) {
+      r = -1;
+      goto out;
     }
-    k = -1;              /* presumably lwIP's own address: tund only */
-  } else {
-    ia.port = (uint16_t)kernel_addr_port(k, s->domain);
+    if (real.bind(k, a, len) < 0) {
+      e = errno;
+      real.close(k);
+      if (e != EADDRNOTAVAIL) {
+        errno = e;
+        r = -1;
+        goto out;
+      }
+      k = -1;            /* presumably lwIP's own address: tund only */
+    } else {
+      ia.port = (uint16_t)kernel_addr_port(k, s->domain);
+    }
+    bl = sizeof(bound);
+    struct enoipc_bind b = { .addr = ia, .kernel_bound = k >= 0 };
+    r = ctl_call(ENOIPC_BIND, s->id, &b, sizeof(b), NULL, 0, NULL, 0, &err, &bound, &bl, NULL, NULL,
+                 NULL);
+    if (!r && err == EADDRINUSE && want_any && k >= 0 && nrefused < (int)(sizeof(refused) / sizeof(refused[0]))) {
+      refused[nrefused++] = k;
+      ia.port = 0;
+      continue;
+    }
+    break;
   }
-  size_t bl = sizeof(bound);
-  struct enoipc_bind b = { .addr = ia, .kernel_bound = k >= 0 };
-  int r = ctl_call(ENOIPC_BIND, s->id, &b, sizeof(b), NULL, 0, NULL, 0, &err, &bound, &bl, NULL, NULL, NULL);
   if (r || err) {
     if (k >= 0)
       real.close(k);
     errno = r ? ENETDOWN : err;
-    return -1;
+    r = -1;
+    goto out;
   }
   if (k >= 0)
     s->kfd = shim_internal_fd(k);
   s->bound = 1;
-  return 0;
+  r = 0;
+out:
+  e = errno;
+  for (int i = 0; i < nrefused; i++)
+    real.close(refused[i]);
+  errno = e;
+  return r;
 }
 
 int sock_listen(int fd, struct shim_sock *s, int backlog)

@@ -959,7 +959,11 @@ static void conn_prog_closed(struct conn *c)
 void conn_closed_hint(struct conn *c)
 {
   struct pollfd p = { .fd = c->tfd, .events = POLLIN | POLLRDHUP };
-  if (c->dead || c->kind != CK_LISTENER || c->tfd < 0)
+  if (c->dead || c->tfd < 0)
+    return;
+  /* listeners and sockets only bound: their port must be free when close()
+   * returns, as in the kernel */
+  if (c->kind != CK_LISTENER && !(c->kind == CK_NEW && c->st.state == ENOSHM_S_BOUND))
     return;
   if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP)))
     conn_prog_closed(c);

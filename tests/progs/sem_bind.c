@@ -73,6 +73,49 @@ int main(void)
   }
   close(l);
 
+  STEP("a socket only bound frees its port at close (100 rounds of bind + close + re-bind)");
+  /* a fresh port: the listener's has TIME-WAIT connections, which make a
+   * bind without SO_REUSEADDR fail on Linux too */
+  int bport0;
+  {
+    int b = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_storage bs;
+    socklen_t bsl = mkaddr(AF_INET, "0.0.0.0", 0, &bs);
+    CHECK(b >= 0 && bind(b, (struct sockaddr *)&bs, bsl) == 0, "bind to port 0");
+    bsl = sizeof(bs);
+    CHECK(getsockname(b, (struct sockaddr *)&bs, &bsl) == 0, "getsockname");
+    bport0 = ntohs(((struct sockaddr_in *)&bs)->sin_port);
+    close(b);
+  }
+  for (int round = 0; round < 100; round++) {
+    int b = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_storage bs;
+    socklen_t bsl = mkaddr(AF_INET, "0.0.0.0", bport0, &bs);
+    CHECK(b >= 0 && bind(b, (struct sockaddr *)&bs, bsl) == 0, "round %d: bind port %d after close", round,
+          bport0);
+    CHECK(close(b) == 0, "close bound socket");
+  }
+
+  STEP("500 sockets bound to port 0 at once get 500 distinct ports");
+  {
+    enum { NB = 500 };
+    static int bfd[NB], bport[NB];
+    for (int i = 0; i < NB; i++) {
+      bfd[i] = socket(AF_INET, SOCK_STREAM, 0);
+      struct sockaddr_storage bs;
+      socklen_t bsl = mkaddr(AF_INET, "0.0.0.0", 0, &bs);
+      CHECK(bfd[i] >= 0 && bind(bfd[i], (struct sockaddr *)&bs, bsl) == 0, "bind #%d to port 0", i);
+      bsl = sizeof(bs);
+      CHECK(getsockname(bfd[i], (struct sockaddr *)&bs, &bsl) == 0, "getsockname #%d", i);
+      bport[i] = ntohs(((struct sockaddr_in *)&bs)->sin_port);
+      CHECK(bport[i] > 0, "#%d: port 0 after bind", i);
+      for (int j = 0; j < i; j++)
+        CHECK(bport[j] != bport[i], "#%d and #%d both got port %d", j, i, bport[i]);
+    }
+    for (int i = 0; i < NB; i++)
+      close(bfd[i]);
+  }
+
   STEP("bind twice: EINVAL; foreign address: EADDRNOTAVAIL");
   int s = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_storage ss;
