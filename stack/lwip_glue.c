@@ -14,6 +14,7 @@
 #include "lwip/sys.h"
 #include "lwip/tcp.h"
 #include "lwip/priv/tcp_priv.h"
+#include "lwip/timeouts.h"
 #include "lwip/prot/tcp.h"
 #include "lwip/pbuf.h"
 #include "lwip/netif.h"
@@ -30,6 +31,46 @@ int glue_init(void)
   randombytes_buf(isn_key, sizeof(isn_key));
   eno_ext_id = tcp_ext_arg_alloc_id();
   return 0;
+}
+
+static unsigned tw_max;
+static uint64_t tw_trimmed;
+
+static void tw_trim(void *arg)
+{
+  (void)arg;
+  /* TCP_REG() pushes at the head: the list runs newest to oldest */
+  unsigned n = 0;
+  struct tcp_pcb *p = tcp_tw_pcbs, *last = NULL;
+  while (p && n < tw_max) {
+    last = p;
+    p = p->next;
+    n++;
+  }
+  if (p && last) {
+    last->next = NULL;
+    while (p) {
+      struct tcp_pcb *next = p->next;
+      tcp_free(p);            /* TIME-WAIT pcbs hold no data or callbacks */
+      tw_trimmed++;
+      p = next;
+    }
+  }
+  sys_timeout(250, tw_trim, NULL);
+}
+
+void glue_set_time_wait_max(unsigned max)
+{
+  if (tw_max == 0 && max)
+    sys_timeout(250, tw_trim, NULL);
+  else if (tw_max && max == 0)
+    sys_untimeout(tw_trim, NULL);
+  tw_max = max;
+}
+
+uint64_t glue_time_wait_trimmed(void)
+{
+  return tw_trimmed;
 }
 
 uint32_t enoshim_lwip_rand(void)

@@ -13,6 +13,17 @@ struct tcp_pcb;
 /* Call once after lwip_init(): ISN secret, ext-arg slot. */
 int glue_init(void);
 
+/* Keep at most `max` connections in TIME-WAIT (0: no limit), freeing the
+ * oldest beyond it every 250 ms — as Linux's tcp_max_tw_buckets.  lwIP looks
+ * pcbs up by walking lists, and lwIP ports are taken per port, not per
+ * 4-tuple: two minutes of TIME-WAIT after a burst of short connections would
+ * make every SYN walk tens of thousands of pcbs and could use up all 16384
+ * ephemeral ports. */
+void glue_set_time_wait_max(unsigned max);
+
+/* Connections freed early from TIME-WAIT so far. */
+uint64_t glue_time_wait_trimmed(void);
+
 /* ---- ENO on lwIP pcbs -------------------------------------------------------
  * Each pcb that speaks ENO carries a struct glue_pcb in its ext-arg slot; the
  * hooks drive its struct eno_conn.  The hooks never change lwIP state: what a

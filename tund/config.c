@@ -47,6 +47,7 @@ void config_defaults(struct tund_config *c)
   c->prefix6 = 64;
   config_default_socket_path(c->socket_path, sizeof(c->socket_path));
   c->ring_size = ENOSHM_RING_DEFAULT;
+  c->time_wait_max = 4096;
   /* api-06 §2.2: the default TEP list.  The order matters only when this host
    * is B: increasing preference, so X25519 (0x23) wins over X448 and P-256.
    * The experimental TEP 0x20 is never in the default list. */
@@ -274,6 +275,9 @@ int config_set(struct tund_config *c, const char *key, const char *val, const ch
   } else if (!strcmp(key, "ring_size")) {
     if (parse_u64(val, ENOSHM_RING_MAX, &u) || u < ENOSHM_RING_MIN || !enoshm_is_pow2((uint32_t)u)) BAD();
     c->ring_size = (uint32_t)u;
+  } else if (!strcmp(key, "time_wait_max")) {
+    if (parse_u64(val, 1000000, &u)) BAD();
+    c->time_wait_max = (uint32_t)u;
   } else if (!strcmp(key, "direct")) {
     char buf[1024];
     snprintf(buf, sizeof(buf), "%s", val);

@@ -26,6 +26,7 @@
 #include <sys/epoll.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <linux/tcp.h>
@@ -224,12 +225,26 @@ void conn_update_writable(struct conn *c)
 
 static void conn_t_event(struct ev *ev, uint32_t events);
 
+/* EMFILE/ENFILE while making a socket: say which limit, once in a while */
+static int fd_limit_err(int e)
+{
+  if (e == EMFILE) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+      tund_log_limited(LOG_WARN_, "out of file descriptors (limit %llu, 2 per connection): raise "
+                       "tund's RLIMIT_NOFILE (ulimit -Hn, LimitNOFILE=)", (unsigned long long)rl.rlim_cur);
+  } else if (e == ENFILE) {
+    tund_log_limited(LOG_WARN_, "the system is out of file descriptors (fs.file-max)");
+  }
+  return e == EMFILE || e == ENFILE ? ENOBUFS : e;
+}
+
 static int make_shm(struct conn *c, uint32_t ring)
 {
   size_t total = ENOSHM_HDR_SIZE + 2 * (size_t)ring;
   int fd = memfd_create("enoshim-socket", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0)
-    return errno == EMFILE || errno == ENFILE ? ENOBUFS : errno;
+    return fd_limit_err(errno);
   if (ftruncate(fd, (off_t)total) ||
       fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
     int e = errno;
@@ -281,7 +296,7 @@ static struct conn *conn_new(int domain, int *err, int *pfd)
     return NULL;
   }
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
-    *err = errno == EMFILE || errno == ENFILE ? ENOBUFS : errno;
+    *err = fd_limit_err(errno);
     munmap(c->shm, c->shm_len);
     close(c->memfd);
     free(c);
@@ -1375,10 +1390,18 @@ int conn_connect(struct conn *c, const struct enoipc_addr *a)
     c->st.state = ENOSHM_S_NEW;
     return e;
   }
+  int had_port = c->pcb->local_port != 0;
   err_t le = tcp_connect(c->pcb, &ip, a->port, on_connected);
   if (le != ERR_OK) {
     c->kind = CK_NEW;
     c->st.state = ENOSHM_S_NEW;
+    /* tcp_connect() says ERR_BUF when tcp_new_port() found no free
+     * ephemeral port: the kernel's EADDRNOTAVAIL */
+    if (le == ERR_BUF && !had_port) {
+      tund_log_limited(LOG_WARN_, "no free local port for an outgoing connection (%u in TIME-WAIT "
+                       "at most: time_wait_max)", (unsigned)cfg.time_wait_max);
+      return EADDRNOTAVAIL;
+    }
     return lwip_err_to_errno(le);
   }
   /* lwIP's pcb is created with the full TCP_WND; our ring is the real limit. */

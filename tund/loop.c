@@ -24,9 +24,22 @@ struct deferred {
 static struct deferred *dfr;
 static size_t n_dfr, cap_dfr;
 
+/* Absolute CLOCK_MONOTONIC time (ms) the timerfd is armed for, 0 if none.
+ * Re-arming costs a syscall per loop turn; skip it while the armed expiry
+ * comes no later than lwIP's next timeout (an early wake-up is harmless). */
+static uint64_t armed_ms;
+
+static uint64_t mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static void timer_fire(struct ev *ev, uint32_t events)
 {
   uint64_t n;
+  armed_ms = 0;
   ssize_t r = read(ev->fd, &n, sizeof(n));
   (void)r;
   (void)events;
@@ -93,15 +106,19 @@ static void run_deferred(void)
 static void arm_timer(void)
 {
   u32_t ms = sys_timeouts_sleeptime();
-  struct itimerspec its;
-  memset(&its, 0, sizeof(its));
   if (ms == SYS_TIMEOUTS_SLEEPTIME_INFINITE)
     ms = 1000;
   if (ms == 0)
     ms = 1;
-  its.it_value.tv_sec = ms / 1000;
-  its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
-  timerfd_settime(timer_ev.fd, 0, &its, NULL);
+  uint64_t want = mono_ms() + ms;
+  if (armed_ms && armed_ms <= want)
+    return;
+  struct itimerspec its;
+  memset(&its, 0, sizeof(its));
+  its.it_value.tv_sec = (time_t)(want / 1000);
+  its.it_value.tv_nsec = (long)(want % 1000) * 1000000L;
+  if (timerfd_settime(timer_ev.fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+    armed_ms = want;
 }
 
 void loop_run(void)

@@ -54,7 +54,7 @@ static void usage(FILE *f)
     "    tun=NAME mtu=N host_ipv4=A/N lwip_ipv4=A host_ipv6=A/N|none lwip_ipv6=A\n"
     "    tun_attach=yes (persistent TUN owned by you, configured by the admin)\n"
     "    socket=PATH (default $ENOSHIM_SOCKET, $XDG_RUNTIME_DIR/enoshim/tund.sock)\n"
-    "    ring_size=N direct=PREFIX,... keylog=PATH user=NAME pidfile=PATH\n"
+    "    ring_size=N time_wait_max=N direct=PREFIX,... keylog=PATH user=NAME pidfile=PATH\n"
     "    eno_teps=21,24,23 eno_enable_connect=1 eno_enable_listen=1\n"
     "    eno_bad_connect_ports=443,993 eno_bad_listen_ports=... eno_drop_syn_after=N\n"
     "    crypt_aconf=aes128gcm,chacha20poly1305 crypt_bconf=... rekey_bytes=N rekey_seconds=N\n"
@@ -156,6 +156,7 @@ int main(int argc, char **argv)
     log_err("lwIP glue initialisation failed");
     return 1;
   }
+  glue_set_time_wait_max(cfg.time_wait_max);
   if (tun_netif_start(tunfd, &cfg))
     return 1;
 

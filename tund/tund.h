@@ -68,6 +68,7 @@ struct tund_config {
   char keylog_path[256];
   char config_path[256];
   uint32_t ring_size;
+  uint32_t time_wait_max;      /* connections kept in TIME-WAIT at most (0: all) */
   int  n_direct;
   struct prefix direct[ENOIPC_MAX_DIRECT];
   /* api-06 §2.2 system-wide ENO options */

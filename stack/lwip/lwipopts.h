@@ -109,6 +109,8 @@
 /* Counts are unlimited with MEMP_MEM_MALLOC; these only keep lwIP's
  * compile-time checks happy. */
 #define MEMP_NUM_TCP_PCB                65535
+/* TIME-WAIT lasts 2*MSL: 60 s, as on Linux (lwIP's default MSL is 60 s) */
+#define TCP_MSL                         30000UL
 #define MEMP_NUM_TCP_PCB_LISTEN         4096
 #define MEMP_NUM_TCP_SEG                65535
 #define MEMP_NUM_PBUF                   65535
