@@ -38,6 +38,7 @@ void config_defaults(struct tund_config *c)
   snprintf(c->tun_name, sizeof(c->tun_name), "enotun0");
   c->mtu = 1500;
   c->offload = 1;
+  c->txqueuelen = 10000;
   inet_pton(AF_INET, "10.77.0.1", &c->host4);
   inet_pton(AF_INET, "10.77.0.2", &c->lwip4);
   c->prefix4 = 24;
@@ -250,6 +251,9 @@ int config_set(struct tund_config *c, const char *key, const char *val, const ch
     if (parse_bool(val, &c->tun_attach)) BAD();
   } else if (!strcmp(key, "offload")) {
     if (parse_bool(val, &c->offload)) BAD();
+  } else if (!strcmp(key, "txqueuelen")) {
+    if (parse_u64(val, 1000000, &u)) BAD();
+    c->txqueuelen = (int)u;
   } else if (!strcmp(key, "mtu")) {
     if (parse_u64(val, 65535, &u) || u < 1280) BAD();
     c->mtu = (int)u;

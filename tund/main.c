@@ -51,7 +51,7 @@ static void usage(FILE *f)
     "usage: tund [--config FILE] [--KEY=VALUE ...] [--ready-fd N] [-v]\n"
     "  Runs lwIP with TCP-ENO and tcpcrypt on a TUN device and serves programs\n"
     "  started with enorun (libenoshim.so).  Settings (file or command line):\n"
-    "    tun=NAME mtu=N host_ipv4=A/N lwip_ipv4=A host_ipv6=A/N|none lwip_ipv6=A\n"
+    "    tun=NAME mtu=N txqueuelen=N host_ipv4=A/N lwip_ipv4=A host_ipv6=A/N|none lwip_ipv6=A\n"
     "    tun_attach=yes (persistent TUN owned by you, configured by the admin)\n"
     "    socket=PATH (default $ENOSHIM_SOCKET, $XDG_RUNTIME_DIR/enoshim/tund.sock)\n"
     "    ring_size=N time_wait_max=N direct=PREFIX,... keylog=PATH user=NAME pidfile=PATH\n"

@@ -138,6 +138,17 @@ static int tun_configure(const struct tund_config *c)
   if (ifreq_sock_ioctl(AF_INET, SIOCSIFMTU, &ifr, "set MTU", c->tun_name))
     return -1;
 
+  /* The kernel queues packets for tund here while tund is busy; a TUN gets
+   * 500 by default, and a burst from thousands of connections at once would
+   * be dropped and wait for lwIP's retransmission timers. */
+  if (c->txqueuelen > 0) {
+    memset(&ifr, 0, sizeof(ifr));
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", c->tun_name);
+    ifr.ifr_qlen = c->txqueuelen;
+    if (ifreq_sock_ioctl(AF_INET, SIOCSIFTXQLEN, &ifr, "set the transmit queue length", c->tun_name))
+      return -1;
+  }
+
   memset(&ifr, 0, sizeof(ifr));
   snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", c->tun_name);
   sin->sin_family = AF_INET;

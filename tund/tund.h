@@ -58,6 +58,7 @@ struct tund_config {
   char tun_name[IFNAMSIZ];
   int  tun_attach;            /* persistent TUN owned by the user: no configuration */
   int  mtu;
+  int  txqueuelen;            /* the TUN's queue towards tund, packets */
   int  offload;               /* TUN checksum offload (virtio-net header) */
   struct in_addr host4, lwip4;
   int  prefix4;
