@@ -14,6 +14,8 @@
 #include <openssl/params.h>
 #include <sodium.h>
 
+#include "secmem.h"
+
 /* ---- initialisation -------------------------------------------------------- */
 
 static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
@@ -87,10 +89,9 @@ static int tc_is_ec(uint8_t tep)
 
 static tc_kex *tc_kex_alloc(uint8_t tep)
 {
-	tc_kex *k = sodium_malloc(sizeof *k);
+	tc_kex *k = secmem_alloc(sizeof *k);   /* zeroed */
 	if (!k)
 		return NULL;
-	memset(k, 0, sizeof *k);
 	k->tep = tep & 0x7f;
 	return k;
 }
@@ -100,7 +101,7 @@ void tc_kex_free(tc_kex *k)
 	if (!k)
 		return;
 	EVP_PKEY_free(k->pkey);   /* OpenSSL cleanses private keys on free */
-	sodium_free(k);           /* wipes the whole block */
+	secmem_free(k, sizeof *k);   /* wipes the whole block */
 }
 
 uint8_t tc_kex_tep(const tc_kex *k) { return k->tep; }

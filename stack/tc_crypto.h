@@ -10,8 +10,8 @@
  *   HKDF / CPRF       libsodium crypto_auth_hmacsha256 (streaming state)
  *   all three AEADs   OpenSSL EVP_CIPHER_CTX, one per key, streaming
  *
- * Nothing here allocates per frame.  Secrets live in sodium_malloc'd memory
- * (tc_kex) or inside OpenSSL objects that cleanse themselves when freed.
+ * Nothing here allocates per frame.  Secrets live in secmem blocks (tc_kex;
+ * locked, not dumped, wiped on free, see secmem.h) or inside OpenSSL objects that cleanse themselves when freed.
  */
 #ifndef TC_CRYPTO_H
 #define TC_CRYPTO_H
@@ -69,7 +69,7 @@ size_t tc_kex_pub_len(uint8_t tep);
 /* Length of ES for a TEP, 0 if unknown. */
 size_t tc_kex_secret_len(uint8_t tep);
 
-/* An ephemeral key pair.  Opaque; lives in sodium_malloc'd memory. */
+/* An ephemeral key pair.  Opaque; lives in a secmem block. */
 typedef struct tc_kex tc_kex;
 
 /* Generate a fresh ephemeral key pair for tep.  tund may call this ahead of

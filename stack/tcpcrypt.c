@@ -14,6 +14,8 @@
 
 #include <sodium.h>
 
+#include "secmem.h"
+
 #include "tcpinc.h"
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -394,9 +396,8 @@ static int tc_cache_take(tc_cache *c, size_t k, size_t nonce_len, tc_resume **ou
 {
 	tc_resume *r;
 
-	if (!(r = sodium_malloc(sizeof *r)))
+	if (!(r = secmem_alloc(sizeof *r)))   /* zeroed */
 		return TC_ERR_INTERNAL;
-	memset(r, 0, sizeof *r);
 	memcpy(r->ss, c->ss + k * TC_K_LEN, TC_K_LEN);
 	memcpy(r->resume, c->e[k].resume, TC_RESUME_ID_LEN);
 	r->index = c->e[k].index;
@@ -506,7 +507,7 @@ uint8_t tc_resume_tep(const tc_resume *r) { return r->tep; }
 void tc_resume_free(tc_resume *r)
 {
 	if (r)
-		sodium_free(r);   /* wipes ss[i] */
+		secmem_free(r, sizeof *r);   /* wipes ss[i] */
 }
 
 /* ---- sessions ---------------------------------------------------------------------------- */
@@ -514,7 +515,8 @@ void tc_resume_free(tc_resume *r)
 const uint16_t tc_default_aconf[3] = { 0x0001, 0x0002, 0x0010 };
 const uint16_t tc_default_bconf[3] = { 0x0010, 0x0002, 0x0001 };
 
-/* Long-lived and handshake secrets, in one sodium_malloc'd block. */
+/* Long-lived and handshake secrets, in one secmem block (locked, not dumped,
+ * wiped on free). */
 struct tc_secrets {
 	crypto_auth_hmacsha256_state prk;   /* PRK = Extract(N_A, transcript|Init1|Init2|ES) in progress */
 	uint8_t es[TC_ES_MAX];
@@ -593,11 +595,10 @@ static int tc_session_alloc(const struct tc_config *cfg, tc_session **out)
 		return TC_ERR_ARG;
 	if (!(s = calloc(1, sizeof *s)))
 		return TC_ERR_INTERNAL;
-	if (!(s->sec = sodium_malloc(sizeof *s->sec))) {
+	if (!(s->sec = secmem_alloc(sizeof *s->sec))) {   /* zeroed */
 		free(s);
 		return TC_ERR_INTERNAL;
 	}
-	sodium_memzero(s->sec, sizeof *s->sec);
 	s->role = (uint8_t)cfg->role;
 	s->keylog = cfg->keylog ? 1 : 0;
 	s->policy = cfg->policy;
@@ -621,7 +622,7 @@ void tc_session_free(tc_session *s)
 	tc_aead_free(s->tx);
 	tc_aead_free(s->rx);
 	if (s->sec)
-		sodium_free(s->sec);    /* wipes */
+		secmem_free(s->sec, sizeof *s->sec);    /* wipes */
 	sodium_memzero(s, sizeof *s);
 	free(s);
 }
