@@ -296,6 +296,52 @@ void crypt_listen_setup(struct conn *l)
     log_warn("conn %llu: out of memory: listener without ENO", (unsigned long long)l->id);
 }
 
+/* ---- ephemeral keys made ahead of time --------------------------------------------------
+ * A fresh tcpcrypt handshake needs a new ephemeral key pair on each side
+ * (RFC 8548 §3.3).  tund makes a few for every TEP it has used while its loop
+ * is idle, so that a handshake only does the key agreement.  Each pair is
+ * used once; pairs waiting here live in secmem (locked, wiped on free). */
+#define KEX_POOL 4
+static struct kex_pool {
+  tc_kex *k[KEX_POOL];
+  int n;
+  int used;                  /* this TEP was negotiated: keep pairs for it */
+} kex_pools[TCPINC_TEP_TCPCRYPT_X448 - TCPINC_TEP_TCPCRYPT_P256 + 1];
+
+static tc_kex *kex_take(uint8_t tep)
+{
+  unsigned i = (unsigned)(tep - TCPINC_TEP_TCPCRYPT_P256);
+  if (i >= sizeof(kex_pools) / sizeof(kex_pools[0]))
+    return NULL;
+  struct kex_pool *p = &kex_pools[i];
+  p->used = 1;
+  return p->n ? p->k[--p->n] : NULL;
+}
+
+int crypt_idle(void)
+{
+  for (unsigned i = 0; i < sizeof(kex_pools) / sizeof(kex_pools[0]); i++) {
+    struct kex_pool *p = &kex_pools[i];
+    if (!p->used || p->n == KEX_POOL)
+      continue;
+    tc_kex *k;
+    if (tc_kex_generate((uint8_t)(TCPINC_TEP_TCPCRYPT_P256 + i), &k) != 0) {
+      p->used = 0;            /* do not retry on every turn */
+      return 0;
+    }
+    p->k[p->n++] = k;
+    return 1;                 /* one per turn: events come first */
+  }
+  return 0;
+}
+
+void crypt_module_free(void)
+{
+  for (unsigned i = 0; i < sizeof(kex_pools) / sizeof(kex_pools[0]); i++)
+    while (kex_pools[i].n)
+      tc_kex_free(kex_pools[i].k[--kex_pools[i].n]);
+}
+
 void crypt_module_init(void)
 {
   glue_eno_ops = &eno_ops;
@@ -504,6 +550,7 @@ int crypt_start(struct conn *c)
       tc_resume_free(pre->resume);
       pre->resume = NULL;
     }
+    tcfg.kex = kex_take(tep);          /* NULL: the session makes its own */
     r = tc_session_new(&tcfg, &cc->s);
   }
   if (r != 0) {

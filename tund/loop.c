@@ -126,7 +126,10 @@ void loop_run(void)
   struct epoll_event evs[256];
   while (!stopping) {
     arm_timer();
-    int n = epoll_wait(epfd, evs, 256, conn_have_pending() ? 0 : -1);
+    /* nothing pending: use the time for work done ahead (one piece per
+     * turn, then look at events again) */
+    int busy = conn_have_pending() || crypt_idle();
+    int n = epoll_wait(epfd, evs, 256, busy ? 0 : -1);
     if (n < 0) {
       if (errno == EINTR)
         continue;

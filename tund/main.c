@@ -200,6 +200,7 @@ int main(int argc, char **argv)
   loop_run();
 
   conn_close_all();
+  crypt_module_free();
   ctl_close_all();
   tun_close();
   if (cfg.pidfile[0])

@@ -143,6 +143,10 @@ size_t conn_count(void);
 /* Called once per loop turn: pump connections with pending work. */
 void conn_run_pending(void);
 int  conn_have_pending(void);
+/* Work for a loop that would otherwise sleep (ephemeral keys ahead of time);
+ * 1 if it did some.  And the keys' release at exit. */
+int  crypt_idle(void);
+void crypt_module_free(void);
 
 /* ---- keylog.c ------------------------------------------------------------------- */
 /* ---- enoctl.c ---- */
