@@ -2,7 +2,7 @@
  * fuzz_tc_frame.c — libFuzzer target for the tcpcrypt frame reader and
  * sealer (stack/tcpcrypt.c, RFC 8548 §3.6, §3.8, §4.2) under a fixed key.
  *
- * FUZZ_SOURCES: stack/tcpcrypt.c stack/tc_crypto.c
+ * FUZZ_SOURCES: stack/tcpcrypt.c stack/tc_crypto.c stack/secmem.c
  * FUZZ_LIBS: -lsodium -lcrypto
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Istack \

@@ -3,7 +3,7 @@
  * (stack/tcpcrypt.c, RFC 8548 §4.1) fed as a TCP byte stream in random
  * splits, and for the session that consumes it.
  *
- * FUZZ_SOURCES: stack/tcpcrypt.c stack/tc_crypto.c
+ * FUZZ_SOURCES: stack/tcpcrypt.c stack/tc_crypto.c stack/secmem.c
  * FUZZ_LIBS: -lsodium -lcrypto
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Istack \
