@@ -178,7 +178,12 @@ static ssize_t conn_drain_t(struct conn *c)
 {
   char buf[4096];
   ssize_t total = 0;
-  for (;;) {
+  /* At most 64 KiB per call: a program that writes to its end as fast as
+   * tund reads would otherwise keep tund's one thread here for ever.  What
+   * is left stays t_pending; the caller looks again on the next turn. */
+  for (int reads = 0;; reads++) {
+    if (reads == 16)
+      return total;
     ssize_t n = recv(c->tfd, buf, sizeof(buf), MSG_DONTWAIT);
     if (n > 0) {
       total += n;
