@@ -844,7 +844,7 @@ static void conn_rx_pump_plain(struct conn *c)
 {
   uint64_t copied_total = 0;
   for (int round = 0; round < 2 && c->rxq_n; round++) {
-    int64_t space = enoshm_rx_space_checked(c->shm, c->rx_size);
+    int64_t space = enoshm_rx_space_checked(c->shm, c->rx_size, c->rx_prod);
     if (space < 0) {
       tund_log_limited(LOG_WARN_, "conn %llu: program wrote an impossible rx index; resetting",
                        (unsigned long long)c->id);
@@ -964,7 +964,7 @@ static void conn_prog_closed(struct conn *c)
     return;
   }
   /* Unread data or SO_LINGER 0: reset, as the kernel does on close(). */
-  int64_t space = enoshm_rx_space_checked(c->shm, c->rx_size);
+  int64_t space = enoshm_rx_space_checked(c->shm, c->rx_size, c->rx_prod);
   if (c->linger0 || c->rxq_n || space != (int64_t)c->rx_size) {
     conn_abort(c, 0);
     return;

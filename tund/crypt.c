@@ -851,7 +851,7 @@ void crypt_rx_pump(struct conn *c)
   size_t consumed = 0;
   int need_rekey_frame = 0;
   while (c->rxq_n && !c->dead) {
-    int64_t space = enoshm_rx_space_checked(c->shm, c->rx_size);
+    int64_t space = enoshm_rx_space_checked(c->shm, c->rx_size, c->rx_prod);
     if (space < 0) {
       conn_abort(c, EIO);
       return;
@@ -883,7 +883,7 @@ void crypt_rx_pump(struct conn *c)
       /* the next frame needs more room than the program left us */
       atomic_fetch_or(&c->shm->wants, ENOSHM_WANT_RXSPACE);
       atomic_thread_fence(memory_order_seq_cst);
-      if (enoshm_rx_space_checked(c->shm, c->rx_size) > space)
+      if (enoshm_rx_space_checked(c->shm, c->rx_size, c->rx_prod) > space)
         continue;
       break;
     }

@@ -214,10 +214,10 @@ static inline void enoshm_span_write(const struct enoshm_span *s, size_t off, co
 /* ---- tund side: every index the program writes is checked --------------- */
 
 /* Free space in the rx ring, or -1 if the program's rx_cons is impossible
- * (before what it could have seen, or after what was produced). */
-static inline int64_t enoshm_rx_space_checked(struct enoshm *m, uint32_t size)
+ * (before what it could have seen, or after what was produced).  `prod` is
+ * tund's own copy of rx_prod: the shared one is the program's to scribble. */
+static inline int64_t enoshm_rx_space_checked(struct enoshm *m, uint32_t size, uint64_t prod)
 {
-  uint64_t prod = atomic_load_explicit(&m->rx_prod, memory_order_relaxed);
   uint64_t cons = atomic_load_explicit(&m->rx_cons, memory_order_acquire);
   uint64_t used = prod - cons;
   if (used > size)

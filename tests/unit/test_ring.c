@@ -359,12 +359,17 @@ Test(ring_checked, rx_space_table)
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     atomic_store(&m->rx_prod, cases[i].prod);
     atomic_store(&m->rx_cons, cases[i].cons);
-    int64_t got = enoshm_rx_space_checked(m, S);
+    int64_t got = enoshm_rx_space_checked(m, S, cases[i].prod);
     cr_expect_eq(got, cases[i].want, "case %zu (%s): prod %llu cons %llu: got %lld want %lld", i,
                  cases[i].what, (unsigned long long)cases[i].prod,
                  (unsigned long long)cases[i].cons, (long long)got, (long long)cases[i].want);
     cr_expect_eq(ref_rx_space(cases[i].prod, cases[i].cons, S), cases[i].want, "reference, case %zu",
                  i);
+    /* the shared rx_prod is the program's to overwrite: a forged one that
+     * would make its rx_cons look possible changes nothing */
+    atomic_store(&m->rx_prod, cases[i].cons + 1);
+    cr_expect_eq(enoshm_rx_space_checked(m, S, cases[i].prod), cases[i].want,
+                 "case %zu with a forged shared rx_prod", i);
   }
   free(m);
 }
@@ -407,7 +412,7 @@ Test(ring_checked, rx_space_exhaustive)
         atomic_store(&m->rx_cons, cons);
         /* legal iff prod - size <= cons <= prod, computed without wrap */
         int64_t want = d > 0 || d < -(int64_t)S ? -1 : (int64_t)S + d;
-        int64_t got = enoshm_rx_space_checked(m, S);
+        int64_t got = enoshm_rx_space_checked(m, S, prod);
         cr_assert_eq(got, want, "size %u prod %llu d %lld: got %lld want %lld", S,
                      (unsigned long long)prod, (long long)d, (long long)got, (long long)want);
         if (want < 0) illegal++; else legal++;
@@ -751,7 +756,7 @@ static void *stress_tund(void *p)
          (rx_done < st->bytes || tx_done < st->bytes)) {
     int moved = 0;
     if (rx_done < st->bytes) {
-      int64_t space = enoshm_rx_space_checked(m, size);
+      int64_t space = enoshm_rx_space_checked(m, size, rx_prod);
       if (space < 0) {
         STRESS_FAIL(st, "rx_space_checked -1 at prod %llu (cons %llu)", (unsigned long long)rx_prod,
                     (unsigned long long)atomic_load(&m->rx_cons));
