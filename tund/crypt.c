@@ -1134,7 +1134,8 @@ static int put_bytes(uint8_t *val, uint32_t *len, const void *p, size_t n)
 {
   if (*len < n)
     return EINVAL;
-  memcpy(val, p, n);
+  if (n)
+    memcpy(val, p, n);    /* p may be NULL when there is nothing (n == 0) */
   *len = (uint32_t)n;
   return 0;
 }
