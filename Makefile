@@ -69,7 +69,7 @@ EX_BINS     := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_SRCS))
 
 .PHONY: all setup deps demo test unit integ fuzz-smoke bench clean distclean san-test
 all: setup $(BUILD)/tund $(BUILD)/libenoshim.so $(BUILD)/enorun $(BUILD)/enoctl \
-     $(UNIT_BINS) $(PROG_BINS) $(EX_BINS)
+     $(UNIT_BINS) $(PROG_BINS) $(EX_BINS) $(BUILD)/bench/enobench
 
 # scripts/setup is idempotent and fast once done; it installs packages and
 # fetches lwIP's source the first time.
@@ -132,6 +132,12 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(OBJ)/libstack.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(OBJ)/libstack.a $(LDFLAGS) -lcriterion $(CRYPTO_LIBS)
 
+# the benchmark's load generator; integration tests use it too (t_time_wait)
+$(BUILD)/bench/enobench: bench/enobench.c include/tcpinc.h
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(LDFLAGS) -lpthread
+
 $(BUILD)/tests/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
@@ -156,6 +162,7 @@ test: all
 	@scripts/test-all $(BUILD)
 
 san-test:
+	@$(MAKE) all
 	@$(MAKE) SAN=1 all
 	@BUILD=build/san scripts/test-all build/san --san
 

@@ -51,7 +51,7 @@ cap_start web tun-a "tcp port 8000 or tcp port 8081 or tcp port 6390"
     /usr/bin/python3 -m http.server 8000 >"$WORK/http.log" 2>&1 ) &
 on_exit "kill $!"
 wait_listen 8000 "$B_SOCK" 30
-run_a timeout 60 curl -sS --fail -o "$WORK/got-http" "http://$B4:8000/file.txt" 2>"$WORK/curl1.log" ||
+run_a_curl timeout 60 curl -sS --fail -o "$WORK/got-http" "http://$B4:8000/file.txt" 2>"$WORK/curl1.log" ||
   fail "curl from http.server failed: $(cat "$WORK/curl1.log")"
 [ "$(sha256sum <"$WORK/got-http" | cut -d' ' -f1)" = "$sum_http" ] || fail "http.server: the file curl got differs"
 note "1. http.server -> curl: 2 MiB, SHA-256 equal"
@@ -82,7 +82,7 @@ timeout 120 ip netns exec "$NS" "$ENORUN" --socket "$B_SOCK" -- nginx -p "$WORK/
   >"$WORK/nginx.log" 2>&1 &
 on_exit "kill $!"
 wait_listen 8081 "$B_SOCK" 30
-run_a timeout 60 curl -sS --fail -o "$WORK/got-big" "http://$B4:8081/big.bin" 2>"$WORK/curl2.log" ||
+run_a_curl timeout 60 curl -sS --fail -o "$WORK/got-big" "http://$B4:8081/big.bin" 2>"$WORK/curl2.log" ||
   fail "curl from nginx failed: $(cat "$WORK/curl2.log") $(tail -n 5 "$WORK/nginx/error.log")"
 [ "$(sha256sum <"$WORK/got-big" | cut -d' ' -f1)" = "$sum_big" ] ||
   fail "nginx: the 20 MB file curl got differs ($(stat -c %s "$WORK/got-big") bytes)"

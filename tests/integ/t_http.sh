@@ -16,7 +16,7 @@ bg_b "$PY" -m http.server 8000 --bind :: --directory "$WORK/www" >"$WORK/http.lo
 on_exit "kill $srv"
 wait_listen 8000 "$B_SOCK"
 
-CURL=(timeout 60 ip netns exec "$NS" "$ENORUN" --socket "$A_SOCK" -- curl -sS --no-progress-meter --fail --max-time 50)
+CURL=(timeout 60 ip netns exec "$NS" "$CURL_ENORUN" --socket "$A_SOCK" -- curl -sS --no-progress-meter --fail --max-time 50)
 check() {  # check URL SHA
   local got
   got=$("${CURL[@]}" "$1" | sha256sum | cut -d' ' -f1) || fail "curl $1 failed"

@@ -47,7 +47,7 @@ wait_listen 8080 "$B_SOCK"
 for _ in $(seq 1 100); do [ "$(pgrep -c -P "$ngx")" -ge 2 ] && break; sleep 0.05; done
 [ "$(pgrep -c -P "$ngx")" -ge 2 ] || fail "nginx workers did not start: $(tail -5 "$WORK/nginx-error.log")"
 
-CURL=(timeout 90 ip netns exec "$NS" "$ENORUN" --socket "$A_SOCK" -- curl -sS --no-progress-meter --fail --max-time 80)
+CURL=(timeout 90 ip netns exec "$NS" "$CURL_ENORUN" --socket "$A_SOCK" -- curl -sS --no-progress-meter --fail --max-time 80)
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
 
 t0=$SECONDS
@@ -83,7 +83,7 @@ note "200 sequential requests: ok, over $conns connection(s)"
 # HEAD and 404
 code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -I "http://$B4:8080/big.bin") || fail "HEAD failed"
 [ "$code" = 200 ] || fail "HEAD: $code"
-code=$(timeout 30 ip netns exec "$NS" "$ENORUN" --socket "$A_SOCK" -- curl -s -o /dev/null -w '%{http_code}' "http://$B4:8080/nope") || true
+code=$(timeout 30 ip netns exec "$NS" "$CURL_ENORUN" --socket "$A_SOCK" -- curl -s -o /dev/null -w '%{http_code}' "http://$B4:8080/nope") || true
 [ "$code" = 404 ] || fail "missing file: HTTP $code, expected 404"
 note "HEAD 200, missing 404: ok"
 

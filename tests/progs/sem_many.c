@@ -130,6 +130,8 @@ int main(int argc, char **argv)
     expect_eof(cs[i].fd, 20000, "echo server closes after our FIN");
     CHECK(close(cs[i].fd) == 0, "close #%d", i);
   }
+  free(cs);
+  free(p);
   printf("ok\n");
   return 0;
 }
