@@ -794,25 +794,36 @@ static void rx_recved(struct conn *c, size_t n)
   }
 }
 
+/* The next unread bytes of the rx queue, within one pbuf of the front
+ * chain; NULL when that chain is used up (it is released: look again). */
+static const uint8_t *rxq_peek(struct conn *c, size_t *len)
+{
+  size_t off = c->rxq_off;
+  struct pbuf *q = rxq_front(c);
+  while (q && off >= q->len) {
+    off -= q->len;
+    q = q->next;
+  }
+  if (!q) {
+    rxq_consume(c, 0);
+    return NULL;
+  }
+  *len = (size_t)q->len - off;
+  return (const uint8_t *)q->payload + off;
+}
+
 /* Feed the handshake; returns 1 when the session just became established. */
 static int rx_handshake(struct conn *c)
 {
   struct crypt_conn *cc = c->crypt;
   size_t consumed = 0;
   while (c->rxq_n) {
-    struct pbuf *p = rxq_front(c);
-    size_t off = c->rxq_off;
-    struct pbuf *q = p;
-    while (q && off >= q->len) {
-      off -= q->len;
-      q = q->next;
-    }
-    if (!q) {
-      rxq_consume(c, 0);
+    size_t avail;
+    const uint8_t *in = rxq_peek(c, &avail);
+    if (!in)
       continue;
-    }
     size_t used = 0;
-    int r = tc_session_handshake_in(cc->s, (const uint8_t *)q->payload + off, q->len - off, &used);
+    int r = tc_session_handshake_in(cc->s, in, avail, &used);
     rxq_consume(c, used);
     consumed += used;
     if (r == TC_NEED_MORE)
@@ -860,21 +871,13 @@ void crypt_rx_pump(struct conn *c)
     struct enoshm_span sp;
     enoshm_span_make(&sp, c->rx_base, c->rx_size, c->rx_prod, (size_t)space);
     struct tc_iov_mut out[2] = { { sp.p[0], sp.n[0] }, { sp.p[1], sp.n[1] } };
-    struct pbuf *p = rxq_front(c);
-    size_t off = c->rxq_off;
-    struct pbuf *q = p;
-    while (q && off >= q->len) {
-      off -= q->len;
-      q = q->next;
-    }
-    if (!q) {
-      rxq_consume(c, 0);
+    size_t avail;
+    const uint8_t *in = rxq_peek(c, &avail);
+    if (!in)
       continue;
-    }
     size_t used = 0;
     struct tc_frame_info info;
-    int r = tc_frame_read(cc->s, (const uint8_t *)q->payload + off, q->len - off, &used, out,
-                          sp.n[1] ? 2 : 1, &info);
+    int r = tc_frame_read(cc->s, in, avail, &used, out, sp.n[1] ? 2 : 1, &info);
     rxq_consume(c, used);
     consumed += used;
     if (r == TC_NEED_MORE)
