@@ -150,13 +150,13 @@ $(BUILD)/examples/%: examples/%.c
 
 # ---- tests -------------------------------------------------------------------
 unit: all
-	@scripts/run-unit $(BUILD)
+	@TEST_STAGES=unit scripts/test-all $(BUILD)
 
 fuzz-smoke: setup
 	@scripts/fuzz smoke
 
 integ: all
-	@BUILD=$(BUILD) tests/integ/run-all
+	@TEST_STAGES=integ scripts/test-all $(BUILD)
 
 test: all
 	@scripts/test-all $(BUILD)

@@ -207,7 +207,14 @@ static err_t glue_passive_open(u8_t id, struct tcp_pcb_listen *lpcb, struct tcp_
 {
   struct glue_listen *l = lpcb->ext_args[id].data;
   struct glue_pcb *g;
-  if (!l || !glue_eno_ops || !glue_eno_ops->passive_config)
+  if (!l || !glue_eno_ops)
+    return ERR_OK;
+  /* any error here makes lwIP abandon npcb without a RST: the SYN is dropped */
+  if (glue_eno_ops->admit && !glue_eno_ops->admit(l->arg)) {
+    pending_syn.valid = 0;
+    return ERR_MEM;
+  }
+  if (!glue_eno_ops->passive_config)
     return ERR_OK;
   g = calloc(1, sizeof(*g));
   if (!g)

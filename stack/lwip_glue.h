@@ -48,6 +48,9 @@ struct glue_eno_ops {
   void (*passive_config)(void *listener_arg, struct tcp_pcb *npcb,
                          struct eno_config *cfg, void **ctx);
   void (*ctx_free)(void *ctx);
+  /* 0: drop this SYN silently (the listener's queue is full; the peer
+   * retransmits).  Optional. */
+  int (*admit)(void *listener_arg);
 };
 extern const struct glue_eno_ops *glue_eno_ops;
 

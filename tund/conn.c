@@ -374,6 +374,10 @@ void conn_release(struct conn *c)
   if (c->dead)
     return;
   c->dead = 1;
+  if (c->listener) {          /* died in its TEP handshake */
+    c->listener->n_embryonic--;
+    c->listener = NULL;
+  }
   if (c->tfd >= 0) {
     loop_del(&c->ev);
     close(c->tfd);
@@ -572,6 +576,7 @@ void conn_established(struct conn *c)
   if (c->listener) {
     struct conn *l = c->listener;
     c->listener = NULL;
+    l->n_embryonic--;
     listener_deliver(l, c);
   }
   conn_tx_pump(c);
@@ -615,6 +620,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *npcb, err_t err)
   c->keep_cnt = l->keep_cnt;
   c->linger0 = l->linger0;
   c->listener = l;
+  l->n_embryonic++;
   c->accepted = 1;
   crypt_inherit_opts(c, l);
   conn_setup_pcb(c, npcb);
@@ -1107,6 +1113,30 @@ static uint32_t listener_queued(struct conn *l)
   uint32_t took = atomic_load_explicit(&l->shm->acc_cons, memory_order_acquire);
   uint32_t q = l->acc_sent - took;
   return q > l->acc_sent ? l->acc_sent : q;   /* a bogus acc_cons cannot make it huge */
+}
+
+/* May a new SYN start a connection for this listener?  Like Linux
+ * (tcp_conn_request: "if (sk_acceptq_is_full(sk)) goto drop"), a listener
+ * whose accept queue holds more than its backlog drops new SYNs silently and
+ * the peer retransmits.  The queue here is what the program has not taken:
+ * connections handed to its fd, waiting in tund, or still in their TEP
+ * handshake (each holds a socketpair, a memfd and ring pages, so without this
+ * a peer could make tund hold any number of them).  Half-open connections
+ * (SYN-RCVD) are bounded separately by lwIP (TCP_LISTEN_BACKLOG, 255 per
+ * listener). */
+int listener_admit(struct conn *l)
+{
+  if (l->dead || l->kind != CK_LISTENER)
+    return 0;
+  uint64_t q = (uint64_t)listener_queued(l) + (uint64_t)l->acc_q_len + (uint64_t)l->n_embryonic;
+  if (q <= (uint64_t)l->backlog)
+    return 1;
+  l->syn_dropped++;
+  if ((l->syn_dropped & (l->syn_dropped - 1)) == 0)   /* 1st, 2nd, 4th, 8th ... */
+    tund_log_limited(LOG_WARN_, "listener on port %u: accept queue full (%llu waiting, backlog %d): "
+                     "SYN dropped (%llu so far), the peer will retry", (unsigned)l->st.local.port,
+                     (unsigned long long)q, l->backlog, (unsigned long long)l->syn_dropped);
+  return 0;
 }
 
 void listener_flush(struct conn *l)

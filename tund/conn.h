@@ -80,6 +80,8 @@ struct conn {
   uint32_t acc_sent;
   struct acc_pending *acc_q, *acc_q_tail;
   int acc_q_len;
+  int n_embryonic;        /* accepted by lwIP, TEP handshake still running */
+  uint64_t syn_dropped;   /* SYNs refused: accept queue full */
   struct conn *listener;  /* accepted, not yet delivered to this listener */
   int in_acc_q;
   int accepted;           /* came from a listener (passive open) */
@@ -114,6 +116,7 @@ void conn_mark_pending(struct conn *c);
 void conn_output(struct conn *c);
 void listener_deliver(struct conn *l, struct conn *c);
 void listener_flush(struct conn *l);
+int listener_admit(struct conn *l);
 int  ipaddr_from_ipc(const struct enoipc_addr *a, int domain, ip_addr_t *ip);
 void ipaddr_to_shm(const ip_addr_t *ip, u16_t port, int domain, struct enoshm_addr *out);
 int  rxq_push(struct conn *c, struct pbuf *p);

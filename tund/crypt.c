@@ -285,9 +285,15 @@ static void passive_config(void *listener_arg, struct tcp_pcb *npcb, struct eno_
   *ctx = pre_new(&npcb->remote_ip, opts_policy(l->copts));
 }
 
+static int passive_admit(void *listener_arg)
+{
+  return listener_admit(listener_arg);
+}
+
 static const struct glue_eno_ops eno_ops = {
   .passive_config = passive_config,
   .ctx_free = pre_free,
+  .admit = passive_admit,
 };
 
 void crypt_listen_setup(struct conn *l)

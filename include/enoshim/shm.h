@@ -146,6 +146,9 @@ static inline int enoshm_header_ok(const struct enoshm *m, size_t maplen)
     return 0;
   if (!enoshm_is_pow2(m->rx_size) || !enoshm_is_pow2(m->tx_size))
     return 0;
+  if (m->rx_size < ENOSHM_RING_MIN || m->rx_size > ENOSHM_RING_MAX ||
+      m->tx_size < ENOSHM_RING_MIN || m->tx_size > ENOSHM_RING_MAX)
+    return 0;
   if (m->rx_off < ENOSHM_HDR_SIZE || m->tx_off < ENOSHM_HDR_SIZE)
     return 0;
   if ((uint64_t)m->rx_off + m->rx_size > maplen || (uint64_t)m->tx_off + m->tx_size > maplen)

@@ -91,7 +91,12 @@
 #define TCP_OOSEQ_MAX_PBUFS             1024
 #define LWIP_TCP_SACK_OUT               0
 #define LWIP_TCP_TIMESTAMPS             0
-#define TCP_LISTEN_BACKLOG              0
+/* Half-open connections (SYN-RCVD) per listener are capped at the lwIP
+ * backlog tund passes (255; lwIP's backlog is a u8_t): further SYNs are
+ * dropped until some complete or time out (TCP_SYN_RCVD_TIMEOUT), as Linux
+ * without SYN cookies does.  tund's own accept-queue limit (the program's
+ * backlog) is applied to each SYN by the passive_open ext-arg callback. */
+#define TCP_LISTEN_BACKLOG              1
 #define LWIP_TCP_KEEPALIVE              1
 #define TCP_OVERSIZE                    TCP_MSS
 #define LWIP_TCP_PCB_NUM_EXT_ARGS       1

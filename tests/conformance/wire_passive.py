@@ -376,6 +376,128 @@ def case_ok_v6(r):
         srv.kill()
 
 
+def collect_answers(tun, port, secs):
+    """tund's segments from port within secs: ({peer port: SYN-ACK seq}, RST count)"""
+    answered, resets = {}, 0
+    end = time.monotonic() + secs
+    while True:
+        left = end - time.monotonic()
+        p = tun.recv(left) if left > 0 else None
+        if p is None:
+            return answered, resets
+        t = p[TCP]
+        if t.sport != port:
+            continue
+        if int(t.flags) & RST:
+            resets += 1
+        elif int(t.flags) & (SYN | ACK) == SYN | ACK:
+            answered.setdefault(t.dport, t.seq)
+
+
+def case_q_syn_flood(r):
+    """half-open connections are bounded: SYNs that are never completed get
+    255 SYN-ACKs (lwIP TCP_LISTEN_BACKLOG, the cap tund sets per listener),
+    the rest are dropped silently (no RST, as Linux without SYN cookies); once
+    the half-open ones are reset the listener takes connections again"""
+    srv = Server(r)
+    tun = Tun(E["TUN_A"])
+    flows = []
+    try:
+        base = random.randrange(20000, 40000)
+        flows = [Flow(tun, E["HOST4_A"], E["LWIP4_A"], base + i, srv.port, r.log) for i in range(400)]
+        for f in flows:
+            tun.send(f.build(SYN, ack=0, opts=MSS))
+        answered, resets = collect_answers(tun, srv.port, 4)
+        r.log("  400 SYNs: %d SYN-ACKs, %d RSTs" % (len(answered), resets))
+        check(resets == 0, "tund reset %d of the flood's SYNs (expected silent drops)" % resets)
+        check(len(answered) == 255, "%d of 400 never-completed SYNs got a SYN-ACK, expected 255 "
+              "(the half-open cap)" % len(answered))
+        late = Flow(tun, E["HOST4_A"], E["LWIP4_A"], base + 400, srv.port, r.log)
+        tun.send(late.build(SYN, ack=0, opts=MSS))
+        a2, _ = collect_answers(tun, srv.port, 2)
+        check(late.myport not in a2, "a SYN beyond the half-open cap got a SYN-ACK")
+        for f in flows:
+            if f.myport in answered:
+                tun.send(f.build(RST, seq=(f.iss + 1) & 0xffffffff, ack=0))
+        time.sleep(0.5)
+        f, _ = connect(r, srv, MSS)
+        text = b"after the flood"
+        talk(f, text)
+        srv.finish()
+        check(srv.value("recv") == text.decode(), "received %r" % srv.value("recv"))
+    finally:
+        for f in flows:
+            tun.send(f.build(RST, seq=(f.iss + 1) & 0xffffffff, ack=0))
+        srv.kill()
+
+
+ACCEPT_LATER = r"""
+import os, socket, sys, time
+port, go = int(sys.argv[1]), sys.argv[2]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", port))
+s.listen(2)
+print("listening", flush=True)
+while not os.path.exists(go):
+    time.sleep(0.02)
+s.settimeout(10)
+conns = []
+try:
+    while len(conns) < 4:
+        conns.append(s.accept()[0])
+        print("accepted %d" % len(conns), flush=True)
+except OSError as e:
+    print("accept: %s" % e, flush=True)
+time.sleep(1)
+"""
+
+
+def case_q_accept_full(r):
+    """a listener whose accept queue is full (more than its backlog waiting,
+    as Linux counts it) drops new SYNs silently; the peer's retransmission
+    gets through once the program accepts"""
+    port = random.randrange(20000, 30000)
+    go = "/tmp/enowire-go-%d-%d" % (os.getpid(), port)
+    prog = Prog([E["ENORUN"], "--socket", E["SOCK_A"], "--", sys.executable, "-c", ACCEPT_LATER, str(port), go],
+                r.log, "listener")
+    tun = Tun(E["TUN_A"])
+    flows = []
+    try:
+        prog.wait_line("listening", 20)
+        base = random.randrange(40000, 60000)
+        for i in range(4):
+            f = Flow(tun, E["HOST4_A"], E["LWIP4_A"], base + i, port, r.log)
+            flows.append(f)
+            f.send(SYN, ack=0, opts=MSS)
+            if i < 3:
+                p = f.recv(10, "SYN-ACK")
+                check(int(p[TCP].flags) & (SYN | ACK | RST) == SYN | ACK, "connection %d: %s" % (i + 1, describe(p)))
+                f.rcv_nxt = (p[TCP].seq + 1) & 0xffffffff
+                f.send(ACK)
+        p = flows[3].recv_opt(2)
+        check(p is None, "backlog 2 and 3 connections waiting: the 4th SYN was answered: %s" %
+              (describe(p) if p is not None else ""))
+        open(go, "w").close()
+        prog.wait_line("accepted 1", 10)
+        f = flows[3]
+        f.send(SYN, seq=f.iss, ack=0, opts=MSS, advance=False)
+        p = f.recv(10, "SYN-ACK to the retransmitted SYN")
+        check(int(p[TCP].flags) & (SYN | ACK | RST) == SYN | ACK, "retransmitted SYN: %s" % describe(p))
+        f.rcv_nxt = (p[TCP].seq + 1) & 0xffffffff
+        f.send(ACK)
+        prog.wait_line("accepted 4", 10)
+    finally:
+        for f in flows:
+            f.send(RST | ACK, advance=False)
+        prog.kill()
+        try:
+            os.unlink(go)
+        except OSError:
+            pass
+
+
+
 CASES = {
     "c_strip_third": case_c_strip_third,
     "d_len_then_low": case_d_len_then_low,
@@ -397,6 +519,8 @@ CASES = {
     "g_aa_mandatory_a1": case_g_aa_mandatory_a1,
     "nonsyn_contents_ignored": case_nonsyn_contents_ignored,
     "synack_rtx": case_synack_rtx,
+    "q_syn_flood": case_q_syn_flood,
+    "q_accept_full": case_q_accept_full,
 }
 
 if __name__ == "__main__":

@@ -111,8 +111,9 @@ Test(ring_header, one_field_at_a_time)
     { "tx_size 4095", F_TXSIZE, 4095, 0 },
     { "tx_size 2^31 (pow2, out of the mapping)", F_TXSIZE, 0x80000000u, 0 },
     { "rx_size 8192 runs over tx", F_RXSIZE, 8192, 0 },
-    { "rx_size 2048 (smaller ring, still inside)", F_RXSIZE, 2048, 1 },
-    { "tx_size 2048 (smaller ring, still inside)", F_TXSIZE, 2048, 1 },
+    { "rx_size 2048 (inside, below ENOSHM_RING_MIN)", F_RXSIZE, 2048, 0 },
+    { "tx_size 2048 (inside, below ENOSHM_RING_MIN)", F_TXSIZE, 2048, 0 },
+    { "rx_size 1 (inside, below ENOSHM_RING_MIN)", F_RXSIZE, 1, 0 },
     { "rx_off 0 (over the header)", F_RXOFF, 0, 0 },
     { "rx_off 4095 (one byte of header)", F_RXOFF, H - 1, 0 },
     { "rx_off 4097 overlaps tx by one", F_RXOFF, H + 1, 0 },
@@ -161,6 +162,10 @@ Test(ring_header, layouts)
     { "one-byte rings on the same byte", 4096 + 2, 4096, 1, 4096, 1, 0 },
     { "largest rings", 4096 + 2 * ENOSHM_RING_MAX, 4096, ENOSHM_RING_MAX, 4096 + ENOSHM_RING_MAX,
       ENOSHM_RING_MAX, 1 },
+    { "rx ring twice ENOSHM_RING_MAX", 4096 + 3 * ENOSHM_RING_MAX, 4096, 2 * ENOSHM_RING_MAX,
+      4096 + 2 * ENOSHM_RING_MAX, ENOSHM_RING_MAX, 0 },
+    { "tx ring twice ENOSHM_RING_MAX", 4096 + 3 * ENOSHM_RING_MAX, 4096, ENOSHM_RING_MAX,
+      4096 + ENOSHM_RING_MAX, 2 * ENOSHM_RING_MAX, 0 },
     { "rx_off + rx_size wraps to a small value", 4096 + 8192, 0xfffff000u, 0x2000, 4096, 4096, 0 },
     { "tx_off + tx_size wraps (in 32 bits) to rx_off", 4096 + 8192, 4096, 4096, 0xfffff000u, 0x2000,
       0 },
@@ -199,7 +204,9 @@ Test(ring_header, bit_flips)
       /* Reference: what a consistent header is (shm.h layout rules). */
       int ref = m->magic == ENOSHM_MAGIC && m->version == ENOSHM_VERSION && m->total_size == T &&
                 m->rx_size && !(m->rx_size & (m->rx_size - 1)) && m->tx_size &&
-                !(m->tx_size & (m->tx_size - 1)) && m->rx_off >= ENOSHM_HDR_SIZE &&
+                !(m->tx_size & (m->tx_size - 1)) && m->rx_size >= ENOSHM_RING_MIN &&
+                m->rx_size <= ENOSHM_RING_MAX && m->tx_size >= ENOSHM_RING_MIN &&
+                m->tx_size <= ENOSHM_RING_MAX && m->rx_off >= ENOSHM_HDR_SIZE &&
                 m->tx_off >= ENOSHM_HDR_SIZE && (uint64_t)m->rx_off + m->rx_size <= T &&
                 (uint64_t)m->tx_off + m->tx_size <= T &&
                 ((uint64_t)m->rx_off + m->rx_size <= m->tx_off ||
