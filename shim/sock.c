@@ -17,11 +17,13 @@
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tcpinc.h"
@@ -686,6 +688,27 @@ int io_wait_writable(int fd, int flags)
   return n == 1 ? 0 : -1;
 }
 
+/* io_wait_writable() leaves its byte queued on our end until tund reads it,
+ * and that read makes the kernel signal EPOLLOUT on our end once more: an
+ * edge-triggered epoll set up right after a blocking connect() would see a
+ * second EPOLLOUT edge with nothing changed (kernel TCP gives one).  tund is
+ * awake (it has just drained the filler), so wait briefly, bounded, until it
+ * has taken the byte. */
+static void io_settle(int fd)
+{
+  for (int i = 0; i < 400; i++) {
+    int q = 0;
+    if (real.ioctl(fd, SIOCOUTQ, &q) < 0 || q <= 0)
+      return;
+    if (i < 64) {
+      sched_yield();
+    } else {
+      struct timespec ts = { 0, 25000 };   /* at most ~10 ms in all */
+      nanosleep(&ts, NULL);
+    }
+  }
+}
+
 static int connect_result(struct shim_sock *s)
 {
   struct enoshm_status st;
@@ -766,8 +789,10 @@ int sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_
     errno = EINPROGRESS;
     return -1;
   }
-  for (;;) {
+  for (int waited = 0;; waited = 1) {
     int c = connect_result(s);
+    if (c == 0 && waited)
+      io_settle(fd);
     if (c <= 0)
       return c;
     if (io_wait_writable(fd, 0) < 0) {
