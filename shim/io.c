@@ -245,8 +245,11 @@ void shim_raise_sigpipe(void)
 }
 
 /* Why writing is impossible now: 0 = go ahead, 1 = wait (connecting), or -1
- * with errno set. */
-static int tx_state(struct shim_sock *s, int flags)
+ * with errno set.  sent > 0: this call already wrote bytes and will return
+ * their count, so, as Linux's tcp_sendmsg (which reports an error only when
+ * it copied nothing), leave the connection's error pending for the next call
+ * and raise no SIGPIPE. */
+static int tx_state(struct shim_sock *s, int flags, size_t sent)
 {
   struct enoshm_status st;
   enoshm_status_read(s->shm, &st);
@@ -254,6 +257,8 @@ static int tx_state(struct shim_sock *s, int flags)
     return 0;
   if (st.state == ENOSHM_S_CONNECTING)
     return 1;
+  if (sent)
+    return -1;
   if (st.state == ENOSHM_S_CLOSED && st.error && !s->err_reported) {
     s->err_reported = 1;
     errno = st.error;
@@ -286,7 +291,7 @@ ssize_t io_send(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt
   }
   lock_robust(&m->tx_lock);
   for (;;) {
-    int t = tx_state(s, flags);
+    int t = tx_state(s, flags, put);
     if (t < 0) {
       ret = put ? (ssize_t)put : -1;
       goto out;
@@ -362,7 +367,7 @@ ssize_t io_sendfile(int fd, struct shim_sock *s, int in_fd, off_t *off, size_t c
   }
   lock_robust(&m->tx_lock);
   for (;;) {
-    int t = tx_state(s, 0);
+    int t = tx_state(s, 0, put);
     if (t < 0) {
       ret = put ? (ssize_t)put : -1;
       goto out;

@@ -11,6 +11,8 @@
  *   SHUT_RDWR; shutdown() on an unconnected socket: ENOTCONN; bad `how`: EINVAL.
  */
 #include "tprog.h"
+#include <pthread.h>
+#include <signal.h>
 
 static void our_shut_wr(int s, int k, const char *side)
 {
@@ -82,6 +84,49 @@ static void shut_rd(int s, int k, const char *side)
 }
 
 /* close() with unread data, SO_LINGER {1, 0}, SHUT_RDWR */
+static volatile sig_atomic_t sigpipes;
+static void on_sigpipe(int sig) { (void)sig; sigpipes++; }
+
+static void *reset_later(void *arg)
+{
+  msleep(400);
+  close(*(int *)arg);          /* SO_LINGER {1, 0}: RST */
+  return NULL;
+}
+
+/* Linux's tcp_sendmsg reports an error only when it copied nothing: a write
+ * that had written some bytes when the reset came returns their count, and
+ * the error (ECONNRESET) goes to the next call. */
+static void reset_during_write(void)
+{
+  int s, k;
+  struct linger lg = { 1, 0 };
+  STEP("peer resets while our blocking write waits: it returns what it wrote, the next write ECONNRESET");
+  mkpair_fam(AF_INET, 16384, &s, &k);
+  CHECK(syscall(SYS_setsockopt, k, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == 0, "peer SO_LINGER");
+  struct sigaction sa = { .sa_handler = on_sigpipe }, old;
+  sigemptyset(&sa.sa_mask);
+  CHECK(sigaction(SIGPIPE, &sa, &old) == 0, "sigaction");
+  const size_t total = 64u << 20;
+  char *big = calloc(1, total);
+  CHECK(big, "calloc");
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, reset_later, &k) == 0, "pthread_create");
+  ssize_t r = send(s, big, total, 0);
+  int e = errno;
+  pthread_join(th, NULL);
+  CHECK(r > 0 && (size_t)r < total, "blocking send across the peer's RST: %zd (errno %d), expected a partial count", r, e);
+  CHECK(sigpipes == 0, "SIGPIPE raised by a write that returned a count");
+  r = send(s, "x", 1, 0);
+  CHECK(r < 0 && errno == ECONNRESET, "next send: %zd errno %d, expected ECONNRESET", r, errno);
+  r = send(s, "x", 1, 0);
+  CHECK(r < 0 && errno == EPIPE && sigpipes == 1, "third send: %zd errno %d, %d SIGPIPEs: expected EPIPE and one SIGPIPE",
+        r, errno, (int)sigpipes);
+  sigaction(SIGPIPE, &old, NULL);
+  free(big);
+  close(s);
+}
+
 static void resets(void)
 {
   int s, k;
@@ -137,6 +182,8 @@ static void resets(void)
   el = sizeof(e);
   CHECK(getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e == 0, "SO_ERROR not cleared: %d", e);
   close(s);
+
+  reset_during_write();
 
   STEP("shutdown(SHUT_RDWR)");
   mkpair(&s, &k);
