@@ -1115,6 +1115,12 @@ static uint32_t listener_queued(struct conn *l)
   return q > l->acc_sent ? l->acc_sent : q;   /* a bogus acc_cons cannot make it huge */
 }
 
+/* Connections the program has not taken: handed to its fd or queued in tund. */
+static uint64_t listener_waiting(struct conn *l)
+{
+  return (uint64_t)listener_queued(l) + (uint64_t)l->acc_q_len;
+}
+
 /* May a new SYN start a connection for this listener?  Like Linux
  * (tcp_conn_request: "if (sk_acceptq_is_full(sk)) goto drop"), a listener
  * whose accept queue holds more than its backlog drops new SYNs silently and
@@ -1128,7 +1134,7 @@ int listener_admit(struct conn *l)
 {
   if (l->dead || l->kind != CK_LISTENER)
     return 0;
-  uint64_t q = (uint64_t)listener_queued(l) + (uint64_t)l->acc_q_len + (uint64_t)l->n_embryonic;
+  uint64_t q = listener_waiting(l) + (uint64_t)l->n_embryonic;
   if (q <= (uint64_t)l->backlog)
     return 1;
   l->syn_dropped++;
@@ -1219,7 +1225,7 @@ static void listener_kernel_event(struct ev *ev, uint32_t events)
   if (l->dead)
     return;
   for (int i = 0; i < 64; i++) {
-    if (listener_queued(l) + (uint32_t)l->acc_q_len >= (uint32_t)l->backlog)
+    if (listener_waiting(l) >= (uint64_t)l->backlog)
       break;
     int fd = accept4(l->kfd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) {
