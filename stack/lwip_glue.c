@@ -51,6 +51,7 @@ static void tw_trim(void *arg)
     last->next = NULL;
     while (p) {
       struct tcp_pcb *next = p->next;
+      tcp_port_users[p->local_port]--;   /* off the list: patch 0004's count */
       tcp_free(p);            /* TIME-WAIT pcbs hold no data or callbacks */
       tw_trimmed++;
       p = next;
@@ -71,6 +72,38 @@ void glue_set_time_wait_max(unsigned max)
 uint64_t glue_time_wait_trimmed(void)
 {
   return tw_trimmed;
+}
+
+/* Patch 0004 keeps tcp_port_users[] (how many listed pcbs hold each local
+ * port) so that picking an ephemeral port is O(1) instead of a walk over
+ * every pcb, the TIME-WAIT ones included.  This recounts from the lists and
+ * reports the ports whose count differs: a wrong count would hand out a port
+ * in use, or never again one that is free. */
+int glue_check_ports(char *out, size_t outlen)
+{
+  u32_t *count = calloc(0x10000, sizeof(*count));
+  unsigned pcbs = 0, bad = 0;
+  if (!count) {
+    snprintf(out, outlen, "ports: out of memory");
+    return -1;
+  }
+  for (unsigned i = 0; i < NUM_TCP_PCB_LISTS; i++)
+    for (struct tcp_pcb *p = *tcp_pcb_lists[i]; p; p = p->next, pcbs++)
+      count[p->local_port]++;
+  int first = -1;
+  for (unsigned port = 0; port < 0x10000; port++)
+    if (count[port] != tcp_port_users[port]) {
+      if (first < 0)
+        first = (int)port;
+      bad++;
+    }
+  if (bad)
+    snprintf(out, outlen, "ports: %u pcbs listed, %u ports counted wrong (first %d: %u counted, %u listed)",
+             pcbs, bad, first, (unsigned)tcp_port_users[first], (unsigned)count[first]);
+  else
+    snprintf(out, outlen, "ports: %u pcbs listed, every port's count right", pcbs);
+  free(count);
+  return bad ? -1 : 0;
 }
 
 uint32_t enoshim_lwip_rand(void)

@@ -23,6 +23,7 @@ void glue_set_time_wait_max(unsigned max);
 
 /* Connections freed early from TIME-WAIT so far. */
 uint64_t glue_time_wait_trimmed(void);
+int glue_check_ports(char *out, size_t outlen);
 
 /* ---- ENO on lwIP pcbs -------------------------------------------------------
  * Each pcb that speaks ENO carries a struct glue_pcb in its ext-arg slot; the

@@ -1648,6 +1648,8 @@ int conn_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen)
   case ENOIPC_CMD_REKEY:
   case ENOIPC_CMD_FLUSH_CACHE:
     return crypt_command(cmd, arg, out, outlen);
+  case ENOIPC_CMD_CHECK:
+    return glue_check_ports(out, outlen) ? EPROTO : 0;
   default:
     return EINVAL;
   }

@@ -179,7 +179,7 @@ int enoctl_main(int argc, char **argv)
     i += 2;
   }
   if (i >= argc) {
-    fprintf(stderr, "usage: enoctl [--socket PATH] status [--json] | rekey ID|all | flush-cache | stop\n");
+    fprintf(stderr, "usage: enoctl [--socket PATH] status [--json] | rekey ID|all | flush-cache | check | stop\n");
     return 2;
   }
   int fd = ctl_connect(path);
@@ -203,6 +203,8 @@ int enoctl_main(int argc, char **argv)
     return do_command(fd, ENOIPC_CMD_FLUSH_CACHE, 0);
   if (!strcmp(cmd, "stop"))
     return do_command(fd, ENOIPC_CMD_STOP, 0);
+  if (!strcmp(cmd, "check"))
+    return do_command(fd, ENOIPC_CMD_CHECK, 0);
   fprintf(stderr, "enoctl: unknown command %s\n", cmd);
   return 2;
 }

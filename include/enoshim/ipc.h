@@ -148,6 +148,7 @@ enum enoipc_cmd {
   ENOIPC_CMD_REKEY = 1,   /* start a tcpcrypt rekey on connection arg */
   ENOIPC_CMD_FLUSH_CACHE, /* drop the tcpcrypt resumption cache */
   ENOIPC_CMD_STOP,        /* ask tund to exit (same as SIGTERM) */
+  ENOIPC_CMD_CHECK,       /* internal consistency checks; EPROTO if one fails */
 };
 
 /* One connection or listener, as the status command shows it. */
