@@ -297,17 +297,31 @@ out:
   return r;
 }
 
+/* A message tund does not answer.  Messages on the control connection are
+ * handled in order, so a later ctl_call() sees its effect. */
+int ctl_post(uint16_t type, uint64_t sock, const void *p1, size_t n1, const void *p2, size_t n2)
+{
+  pthread_mutex_lock(&ctl_lock);
+  int r = ctl_ensure_locked();
+  if (r == 0 && (r = enoipc_send(shim_ctl_fd, type, ++ctl_seq, sock, p1, n1, p2, n2, NULL, 0)) != 0) {
+    ctl_drop_locked();
+    r = -ECONNRESET;
+  }
+  pthread_mutex_unlock(&ctl_lock);
+  return r;
+}
+
 void ctl_kick(uint64_t sock, int rearm)
 {
   uint32_t what = rearm ? ENOIPC_KICK_REARM : ENOIPC_KICK_WAKE;
-  pthread_mutex_lock(&ctl_lock);
-  if (ctl_ensure_locked() == 0 &&
-      enoipc_send(shim_ctl_fd, ENOIPC_KICK, ++ctl_seq, sock, &what, sizeof(what), NULL, 0, NULL, 0))
-    ctl_drop_locked();
-  pthread_mutex_unlock(&ctl_lock);
+  ctl_post(ENOIPC_KICK, sock, &what, sizeof(what), NULL, 0);
 }
 
-static void atfork_prepare(void) { pthread_mutex_lock(&ctl_lock); }
+static void atfork_prepare(void)
+{
+  sock_atfork_prepare();        /* a round trip to tund, before we hold ctl_lock */
+  pthread_mutex_lock(&ctl_lock);
+}
 static void atfork_parent(void) { pthread_mutex_unlock(&ctl_lock); }
 static void atfork_child(void)
 {
@@ -319,6 +333,7 @@ static void atfork_child(void)
   }
   shim_ctl_fd = -1;
   pthread_mutex_unlock(&ctl_lock);
+  sock_atfork_child();
 }
 
 void ctl_atfork_child(void) { atfork_child(); }

@@ -132,3 +132,22 @@ void fdt_clear_range(unsigned first, unsigned last)
       break;
   }
 }
+
+/* Every socket in the table, with a reference held during fn (dup'd fds
+ * share a socket: fn sees it once per fd). */
+void fdt_foreach(void (*fn)(struct shim_sock *s, void *arg), void *arg)
+{
+  if (atomic_load(&n_socks) == 0)
+    return;
+  for (unsigned c = 0; c < NCHUNKS; c++) {
+    if (!__atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE))
+      continue;
+    for (unsigned i = 0; i < CHUNK; i++) {
+      struct shim_sock *s = fdt_get((int)(c * CHUNK + i));
+      if (s) {
+        fn(s, arg);
+        fdt_put(s);
+      }
+    }
+  }
+}

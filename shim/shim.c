@@ -285,9 +285,19 @@ static ssize_t recvmsg_ours(int fd, struct shim_sock *s, struct msghdr *m, int f
   return r;
 }
 
+static ssize_t recvmsg_real(int fd, struct msghdr *m, int flags)
+{
+  ssize_t r = real.recvmsg(fd, m, flags);
+  /* (the shim's own control connection comes through here too: its fds are
+   * ours to place, and attaching under its lock would deadlock) */
+  if (r >= 0 && m && m->msg_controllen && !ctl_is_internal_fd(fd))
+    sock_attach_received(m);
+  return r;
+}
+
 SHIM_API ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
-  WITH_SOCK(fd, recvmsg_ours(fd, s, m, flags), real.recvmsg(fd, m, flags));
+  WITH_SOCK(fd, recvmsg_ours(fd, s, m, flags), recvmsg_real(fd, m, flags));
 }
 
 static ssize_t sendmsg_ours(int fd, struct shim_sock *s, const struct msghdr *m, int flags)

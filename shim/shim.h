@@ -100,7 +100,17 @@ struct shim_sock {
   int err_reported;          /* SO_ERROR / a read already returned st.error */
   int tep_mandatory;         /* TCP_ENO_TEP_MANDATORY: no plain connection, ever */
   pthread_mutex_t lock;      /* per-process: serialises option changes */
+
+  /* the mapping may be kept for reuse when the socket ends (sock.c) */
+  uint64_t cache_tag;        /* SHM_NO_CACHE, SHM_OWN, or the listener's id | SHM_TAG_LISTENER */
+  pid_t cache_pid;           /* the process that mapped it */
+  dev_t shm_dev;
+  ino_t shm_ino;
 };
+
+#define SHM_NO_CACHE     (~0ull)
+#define SHM_OWN          0ull
+#define SHM_TAG_LISTENER (1ull << 63)
 
 /* ---- fd table (fdtable.c) ---------------------------------------------------- */
 struct shim_sock *fdt_get(int fd);                 /* +1 ref, or NULL */
@@ -109,6 +119,7 @@ void fdt_set(int fd, struct shim_sock *s);         /* takes a ref */
 struct shim_sock *fdt_take(int fd);                /* removes; caller owns that ref */
 int  fdt_maybe(int fd);                            /* cheap: could fd be ours? */
 void fdt_clear_range(unsigned first, unsigned last);
+void fdt_foreach(void (*fn)(struct shim_sock *s, void *arg), void *arg);
 
 /* ---- control connection (ctl.c) ----------------------------------------------- */
 extern int shim_ctl_fd;
@@ -120,6 +131,7 @@ int  ctl_ensure(void);                              /* 0 or -errno */
 int  ctl_call(uint16_t type, uint64_t sock, const void *p1, size_t n1, const void *p2, size_t n2,
               const int *fds, int nfds, int *err, void *data, size_t *datalen,
               int *rfds, int *nrfds, uint64_t *rsock);
+int  ctl_post(uint16_t type, uint64_t sock, const void *p1, size_t n1, const void *p2, size_t n2);
 void ctl_kick(uint64_t sock, int rearm);
 int  ctl_is_internal_fd(int fd);
 int  ctl_internal_list(int *out, int max);
@@ -127,7 +139,10 @@ void ctl_atfork_child(void);
 void ctl_protect_fd(int fd);                        /* move out of the way of dup2(x, fd) */
 
 /* ---- sockets (sock.c, io.c) ------------------------------------------------------ */
-struct shim_sock *sock_from_shm(uint64_t id, int memfd, size_t shm_size, int kind, int domain, int *err);
+struct shim_sock *sock_from_shm(uint64_t id, int memfd, size_t shm_size, int kind, int domain,
+                                uint64_t cache_tag, int *err);
+void sock_atfork_prepare(void);
+void sock_atfork_child(void);
 void sock_free(struct shim_sock *s);
 int  sock_socket(int domain, int type, int protocol);
 int  sock_bind(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t len);
@@ -140,6 +155,7 @@ int  sock_setsockopt(int fd, struct shim_sock *s, int level, int name, const voi
 int  sock_getname(struct shim_sock *s, int peer, struct sockaddr *a, socklen_t *len);
 int  sock_ioctl(int fd, struct shim_sock *s, unsigned long req, void *arg);
 void sock_attach_inherited(void);
+void sock_attach_received(const struct msghdr *m);
 int  shim_eno_opt_readonly(int name);
 int  shim_direct_eno_getopt(int fd, int name, void *val, socklen_t *len);
 int  shim_direct_eno_setopt(int fd, int name, const void *val, socklen_t len);

@@ -56,15 +56,157 @@ static void sock_init_locks(struct enoshm *m)
   }
 }
 
-struct shim_sock *sock_from_shm(uint64_t id, int memfd, size_t shm_size, int kind, int domain, int *err)
+/* ---- kept mappings ----------------------------------------------------------------
+ *
+ * tund hands the memfd of an ended socket to the same owner's next socket
+ * (tund/conn.c, "spare shared memory"): the same process for sockets it made,
+ * the same listener for accepted ones.  Keeping our mapping of it saves the
+ * mmap, the page faults and the munmap per connection.  A kept mapping is
+ * found again by the memfd's inode.  It is only kept for a socket this
+ * process made or accepted itself (not one inherited through fork or exec),
+ * it is dropped when the listener it came from is closed, and a forked child
+ * drops its copies at once (sock_atfork_child). */
+
+#define KEPT_MAX 16
+
+struct kept {
+  void *p;
+  size_t len;
+  dev_t dev;
+  ino_t ino;
+  uint64_t tag;
+};
+static struct kept kept[KEPT_MAX];
+static unsigned n_kept;
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t kept_pid;
+
+static pid_t self_pid(void)
+{
+  pid_t p = __atomic_load_n(&kept_pid, __ATOMIC_RELAXED);
+  if (!p) {
+    p = getpid();
+    __atomic_store_n(&kept_pid, p, __ATOMIC_RELAXED);
+  }
+  return p;
+}
+
+static void *kept_take(dev_t dev, ino_t ino, size_t len)
+{
+  void *p = NULL;
+  pthread_mutex_lock(&kept_lock);
+  for (unsigned i = 0; i < n_kept; i++) {
+    if (kept[i].ino == ino && kept[i].dev == dev && kept[i].len == len) {
+      p = kept[i].p;
+      kept[i] = kept[--n_kept];
+      break;
+    }
+  }
+  pthread_mutex_unlock(&kept_lock);
+  return p;
+}
+
+#define KEPT_TOUCH_MAX (64u * 1024u)   /* as tund's SPARE_TOUCH_MAX */
+
+/* Returns 1 if kept, 0 if the caller must unmap it.  A full list drops its
+ * oldest entry (tund may not have taken that memfd back: a connection that
+ * ended before the program closed it is never a spare). */
+static int kept_put(const struct shim_sock *s)
+{
+  void *old = NULL;
+  size_t old_len = 0;
+  if (s->cache_tag == SHM_NO_CACHE || s->cache_pid != self_pid() || s->kind != SK_STREAM)
+    return 0;
+  /* a ring that moved a lot holds many pages: not worth keeping them */
+  if (atomic_load_explicit(&s->shm->rx_prod, memory_order_relaxed) > KEPT_TOUCH_MAX ||
+      atomic_load_explicit(&s->shm->tx_prod, memory_order_relaxed) > KEPT_TOUCH_MAX)
+    return 0;
+  pthread_mutex_lock(&kept_lock);
+  if (n_kept == KEPT_MAX) {
+    old = kept[0].p;
+    old_len = kept[0].len;
+    memmove(&kept[0], &kept[1], (KEPT_MAX - 1) * sizeof(kept[0]));
+    n_kept--;
+  }
+  kept[n_kept++] = (struct kept){ .p = s->shm, .len = s->shm_len, .dev = s->shm_dev, .ino = s->shm_ino,
+                                  .tag = s->cache_tag };
+  pthread_mutex_unlock(&kept_lock);
+  if (old)
+    munmap(old, old_len);
+  return 1;
+}
+
+/* The listener is closed here: what came through it is no longer ours to see. */
+static void kept_drop_tag(uint64_t tag)
+{
+  pthread_mutex_lock(&kept_lock);
+  for (unsigned i = n_kept; i-- > 0;) {
+    if (kept[i].tag == tag) {
+      munmap(kept[i].p, kept[i].len);
+      kept[i] = kept[--n_kept];
+    }
+  }
+  pthread_mutex_unlock(&kept_lock);
+}
+
+static void forked_collect(struct shim_sock *s, void *arg)
+{
+  struct { uint64_t ids[ENOIPC_MAX_MSG / 8 - 4]; unsigned n; } *l = arg;
+  if (s->kind != SK_STREAM || s->cache_tag == SHM_NO_CACHE)
+    return;
+  if (l->n == sizeof(l->ids) / sizeof(l->ids[0])) {
+    int err;
+    ctl_call(ENOIPC_FORKED, 0, l->ids, l->n * sizeof(l->ids[0]), NULL, 0, NULL, 0, &err, NULL, NULL, NULL,
+             NULL, NULL);
+    l->n = 0;
+  }
+  l->ids[l->n++] = s->id;
+}
+
+/* Before fork: the child will share these sockets' memory, so tund must
+ * never give it to anyone else when they end. */
+void sock_atfork_prepare(void)
+{
+  static struct { uint64_t ids[ENOIPC_MAX_MSG / 8 - 4]; unsigned n; } l;   /* one fork at a time */
+  static pthread_mutex_t fl = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&fl);
+  l.n = 0;
+  fdt_foreach(forked_collect, &l);
+  if (l.n) {
+    int err;
+    ctl_call(ENOIPC_FORKED, 0, l.ids, l.n * sizeof(l.ids[0]), NULL, 0, NULL, 0, &err, NULL, NULL, NULL,
+             NULL, NULL);
+  }
+  pthread_mutex_unlock(&fl);
+}
+
+void sock_atfork_child(void)
+{
+  /* the copies we inherited are the parent's to reuse, not ours */
+  for (unsigned i = 0; i < n_kept; i++)
+    munmap(kept[i].p, kept[i].len);
+  n_kept = 0;
+  pthread_mutex_init(&kept_lock, NULL);
+  __atomic_store_n(&kept_pid, getpid(), __ATOMIC_RELAXED);
+}
+
+/* shm_size 0: take it from the memfd (validated all the same). */
+struct shim_sock *sock_from_shm(uint64_t id, int memfd, size_t shm_size, int kind, int domain,
+                                uint64_t cache_tag, int *err)
 {
   struct stat st;
-  if (fstat(memfd, &st) || (size_t)st.st_size != shm_size || shm_size < ENOSHM_HDR_SIZE ||
-      shm_size > ENOSHM_HDR_SIZE + 2 * (size_t)ENOSHM_RING_MAX) {
+  if (fstat(memfd, &st) || (shm_size && (size_t)st.st_size != shm_size)) {
     *err = EPROTO;
     return NULL;
   }
-  void *p = mmap(NULL, shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+  shm_size = (size_t)st.st_size;
+  if (shm_size < ENOSHM_HDR_SIZE || shm_size > ENOSHM_HDR_SIZE + 2 * (size_t)ENOSHM_RING_MAX) {
+    *err = EPROTO;
+    return NULL;
+  }
+  void *p = cache_tag == SHM_NO_CACHE ? NULL : kept_take(st.st_dev, st.st_ino, shm_size);
+  if (!p)
+    p = mmap(NULL, shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
   if (p == MAP_FAILED) {
     *err = ENOBUFS;
     return NULL;
@@ -81,6 +223,10 @@ struct shim_sock *sock_from_shm(uint64_t id, int memfd, size_t shm_size, int kin
     *err = ENOBUFS;
     return NULL;
   }
+  s->cache_tag = cache_tag;
+  s->cache_pid = self_pid();
+  s->shm_dev = st.st_dev;
+  s->shm_ino = st.st_ino;
   s->id = id;
   s->kind = kind;
   s->domain = domain;
@@ -103,7 +249,10 @@ void sock_free(struct shim_sock *s)
 {
   if (s->kfd >= 0)
     shim_internal_close(s->kfd);
-  munmap(s->shm, s->shm_len);
+  if (s->kind == SK_LISTENER && s->cache_pid == self_pid())
+    kept_drop_tag(s->id | SHM_TAG_LISTENER);
+  if (!kept_put(s))
+    munmap(s->shm, s->shm_len);
   pthread_mutex_destroy(&s->lock);
   free(s);
 }
@@ -434,7 +583,7 @@ int sock_socket(int domain, int type, int protocol)
     errno = err ? err : EPROTO;
     return -1;
   }
-  struct shim_sock *s = sock_from_shm(id, fds[1], ok.shm_size, SK_STREAM, domain, &err);
+  struct shim_sock *s = sock_from_shm(id, fds[1], ok.shm_size, SK_STREAM, domain, SHM_OWN, &err);
   real.close(fds[1]);
   if (!s) {
     real.close(fds[0]);
@@ -632,11 +781,9 @@ int sock_accept(int fd, struct shim_sock *s, struct sockaddr *a, socklen_t *alen
     }
     int nfd = rfds[0];
     if (rec.kind == ENOIPC_ACCEPT_TUND) {
-      struct stat st;
       int err = 0;
-      struct shim_sock *c = NULL;
-      if (fstat(rfds[1], &st) == 0)
-        c = sock_from_shm(rec.sock, rfds[1], (size_t)st.st_size, SK_STREAM, s->domain, &err);
+      struct shim_sock *c = sock_from_shm(rec.sock, rfds[1], 0, SK_STREAM, s->domain,
+                                          s->id | SHM_TAG_LISTENER, &err);
       real.close(rfds[1]);
       if (!c) {
         real.close(nfd);
@@ -885,6 +1032,25 @@ static int forward_setopt(struct shim_sock *s, int level, int name, const void *
   return 0;
 }
 
+/* An option the shim has already validated and that tund applies without
+ * fail (conn_setopt: TCP_NODELAY, keepalive, SO_LINGER, SO_REUSE*): posted
+ * without waiting for the answer, as a kernel setsockopt would not block.
+ * Servers set TCP_NODELAY on every accepted connection; a round trip to tund
+ * there was a sleep and a wake-up per connection. */
+static int post_setopt(struct shim_sock *s, int level, int name, const void *val, socklen_t len)
+{
+  struct enoipc_opt o = { .level = level, .name = name, .len = (uint32_t)len };
+  if (len > ENOIPC_OPT_MAX) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (ctl_post(ENOIPC_SETOPT_POSTED, s->id, &o, sizeof(o), val, len)) {
+    errno = ENETDOWN;
+    return -1;
+  }
+  return 0;
+}
+
 static int forward_getopt(struct shim_sock *s, int level, int name, void *val, socklen_t *len)
 {
   struct enoipc_opt o = { .level = level, .name = name, .len = len ? (uint32_t)*len : 0 };
@@ -1118,7 +1284,7 @@ int sock_setsockopt(int fd, struct shim_sock *s, int level, int name, const void
       if (name == SO_KEEPALIVE) s->keepalive = v != 0;
       if (s->kfd >= 0)
         real.setsockopt(s->kfd, level, name, val, len);
-      return forward_setopt(s, level, name, val, len);
+      return post_setopt(s, level, name, val, len);
     case SO_LINGER: {
       struct linger lg;
       if (!val || len < (socklen_t)sizeof(lg)) {
@@ -1128,7 +1294,7 @@ int sock_setsockopt(int fd, struct shim_sock *s, int level, int name, const void
       memcpy(&lg, val, sizeof(lg));
       s->linger_on = lg.l_onoff != 0;
       s->linger_sec = lg.l_linger;
-      return forward_setopt(s, level, name, val, len);
+      return post_setopt(s, level, name, val, len);
     }
     case SO_RCVBUF:
     case SO_SNDBUF:
@@ -1167,7 +1333,7 @@ int sock_setsockopt(int fd, struct shim_sock *s, int level, int name, const void
       if (get_int(val, len, &v))
         return -1;
       s->nodelay = v != 0;
-      return forward_setopt(s, level, name, val, len);
+      return post_setopt(s, level, name, val, len);
     case TCP_KEEPIDLE:
     case TCP_KEEPINTVL:
     case TCP_KEEPCNT:
@@ -1180,7 +1346,7 @@ int sock_setsockopt(int fd, struct shim_sock *s, int level, int name, const void
       if (name == TCP_KEEPIDLE) s->keep_idle = v;
       if (name == TCP_KEEPINTVL) s->keep_intvl = v;
       if (name == TCP_KEEPCNT) s->keep_cnt = v;
-      return forward_setopt(s, level, name, val, len);
+      return post_setopt(s, level, name, val, len);
     case TCP_CORK:
       /* lwIP has no cork; data is sent as written (Nagle permitting) */
       if (get_int(val, len, &v))
@@ -1286,6 +1452,54 @@ int sock_ioctl(int fd, struct shim_sock *s, unsigned long req, void *arg)
 
 /* ---- exec: find the sockets we inherited -------------------------------------------- */
 
+/* Take over fd if it is the program's end of a tund socket (its peer is
+ * tund): ATTACH gives us its memfd.  Returns -1 if tund is unreachable. */
+static int attach_fd(int fd)
+{
+  struct ucred cr;
+  socklen_t l = sizeof(cr);
+  if (real.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) || (uint32_t)cr.pid != shim_tund_pid)
+    return 0;
+  struct enoipc_attach_ok ok;
+  size_t okl = sizeof(ok);
+  int rfd[2], nrfd = 0, err = 0;
+  uint64_t id = 0;
+  if (ctl_call(ENOIPC_ATTACH, 0, NULL, 0, NULL, 0, &fd, 1, &err, &ok, &okl, rfd, &nrfd, &id))
+    return -1;
+  if (err || nrfd != 1 || okl != sizeof(ok)) {
+    for (int k = 0; k < nrfd; k++)
+      real.close(rfd[k]);
+    return 0;
+  }
+  struct shim_sock *s = sock_from_shm(id, rfd[0], ok.shm_size,
+                                      ok.kind == ENOIPC_KIND_LISTENER ? SK_LISTENER : SK_STREAM,
+                                      AF_INET, SHM_NO_CACHE, &err);
+  real.close(rfd[0]);
+  if (!s)
+    return 0;
+  struct enoshm_status st;
+  enoshm_status_read(s->shm, &st);
+  s->domain = st.local.family == AF_INET6 ? AF_INET6 : AF_INET;
+  if (st.state >= ENOSHM_S_CONNECTING)
+    s->connect_started = s->kind == SK_STREAM;
+  s->bound = st.state >= ENOSHM_S_BOUND;
+  fdt_set(fd, s);           /* the table's reference is the only one */
+  if (shim_debug)
+    shim_log("attached socket fd %d (tund socket %llu)", fd, (unsigned long long)id);
+  return 0;
+}
+
+static int is_unix_stream(int fd)
+{
+  int dom = 0, type = 0;
+  socklen_t l = sizeof(dom);
+  if (real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) || dom != AF_UNIX)
+    return 0;
+  l = sizeof(type);
+  return real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 && type == SOCK_STREAM;
+}
+
+/* At start: sockets inherited across exec. */
 void sock_attach_inherited(void)
 {
   DIR *d = opendir("/proc/self/fd");
@@ -1300,14 +1514,7 @@ void sock_attach_inherited(void)
     if (*end || fd < 0 || fd == dfd)
       continue;
     struct stat st;
-    if (fstat((int)fd, &st) || !S_ISSOCK(st.st_mode))
-      continue;
-    int dom = 0, type = 0;
-    socklen_t l = sizeof(dom);
-    if (real.getsockopt((int)fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) || dom != AF_UNIX)
-      continue;
-    l = sizeof(type);
-    if (real.getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &l) || type != SOCK_STREAM)
+    if (fstat((int)fd, &st) || !S_ISSOCK(st.st_mode) || !is_unix_stream((int)fd))
       continue;
     candidates[nc++] = (int)fd;
   }
@@ -1316,38 +1523,33 @@ void sock_attach_inherited(void)
     return;
   if (ctl_ensure())
     return;
-  for (int i = 0; i < nc; i++) {
-    int fd = candidates[i];
-    struct ucred cr;
-    socklen_t l = sizeof(cr);
-    if (real.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) || (uint32_t)cr.pid != shim_tund_pid)
-      continue;
-    struct enoipc_attach_ok ok;
-    size_t okl = sizeof(ok);
-    int rfd[2], nrfd = 0, err = 0;
-    uint64_t id = 0;
-    if (ctl_call(ENOIPC_ATTACH, 0, NULL, 0, NULL, 0, &fd, 1, &err, &ok, &okl, rfd, &nrfd, &id))
+  for (int i = 0; i < nc; i++)
+    if (attach_fd(candidates[i]))
       return;
-    if (err || nrfd != 1 || okl != sizeof(ok)) {
-      for (int k = 0; k < nrfd; k++)
-        real.close(rfd[k]);
+}
+
+/* Sockets another process passed us (SCM_RIGHTS) arrive as bare pair ends:
+ * without this the program would write its bytes into tund's wake-up
+ * channel.  Called after every recvmsg() that brought control data. */
+void sock_attach_received(const struct msghdr *m)
+{
+  if (!m->msg_control || m->msg_controllen < sizeof(struct cmsghdr))
+    return;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)m); c; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(sizeof(int)))
       continue;
+    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+      if (fd < 0 || ctl_is_internal_fd(fd) || !is_unix_stream(fd))
+        continue;
+      struct shim_sock *stale = fdt_take(fd);   /* the number is new: an entry is stale */
+      if (stale)
+        fdt_put(stale);
+      if (ctl_ensure() || attach_fd(fd))
+        return;
     }
-    struct shim_sock *s = sock_from_shm(id, rfd[0], ok.shm_size,
-                                        ok.kind == ENOIPC_KIND_LISTENER ? SK_LISTENER : SK_STREAM,
-                                        AF_INET, &err);
-    real.close(rfd[0]);
-    if (!s)
-      continue;
-    struct enoshm_status st;
-    enoshm_status_read(s->shm, &st);
-    s->domain = st.local.family == AF_INET6 ? AF_INET6 : AF_INET;
-    if (st.state >= ENOSHM_S_CONNECTING)
-      s->connect_started = s->kind == SK_STREAM;
-    s->bound = st.state >= ENOSHM_S_BOUND;
-    fdt_set(fd, s);           /* the table's reference is the only one */
-    if (shim_debug)
-      shim_log("re-attached inherited socket fd %d (tund socket %llu)", fd, (unsigned long long)id);
   }
 }
 

@@ -37,6 +37,7 @@ struct client {
   struct outmsg *q_head, *q_tail;
   size_t q_bytes;
   struct client *next, *prev;
+  uint64_t key;           /* owner key of the spare shm it leaves (conn.c) */
 };
 
 static struct ev listen_ev;
@@ -45,6 +46,20 @@ static struct client *clients;
 static unsigned n_clients;
 
 static void client_drop(struct client *cl, const char *why);
+static uint64_t next_client_key = 1;
+
+uint64_t client_spare_key(const struct client *cl)
+{
+  return cl ? cl->key : 0;
+}
+
+int client_spare_key_alive(uint64_t key)
+{
+  for (struct client *cl = clients; cl; cl = cl->next)
+    if (cl->key == key)
+      return !cl->dead;
+  return 0;
+}
 
 static void outmsg_free(struct outmsg *m)
 {
@@ -141,6 +156,7 @@ static void client_drop(struct client *cl, const char *why)
   if (why)
     tund_log_limited(LOG_WARN_, "dropping client pid %d: %s", (int)cl->pid, why);
   cl->dead = 1;
+  conn_spares_drop(cl->key);
   loop_del(&cl->ev);
   close(cl->ev.fd);
   cl->ev.fd = -1;
@@ -258,7 +274,8 @@ static int handle(struct client *cl, struct enoipc_msg *m)
     reply_result(cl, m, err, NULL, 0, NULL, 0);
     return 0;
   }
-  case ENOIPC_SETOPT: {
+  case ENOIPC_SETOPT:
+  case ENOIPC_SETOPT_POSTED: {
     struct enoipc_opt o;
     if (m->nfds || m->plen < sizeof(o))
       return -1;
@@ -267,7 +284,11 @@ static int handle(struct client *cl, struct enoipc_msg *m)
       return -1;
     c = req_conn(cl, m);
     err = c ? conn_setopt(c, o.level, o.name, m->payload + sizeof(o), o.len) : EBADF;
-    reply_result(cl, m, err, NULL, 0, NULL, 0);
+    if (m->hdr.type == ENOIPC_SETOPT)
+      reply_result(cl, m, err, NULL, 0, NULL, 0);
+    else if (err && err != EBADF)   /* EBADF: the connection already ended */
+      log_debug("posted option %d/%d on connection %llu refused: %s", (int)o.level, (int)o.name,
+                (unsigned long long)m->hdr.sock, strerror(err));
     return 0;
   }
   case ENOIPC_GETOPT: {
@@ -337,6 +358,16 @@ static int handle(struct client *cl, struct enoipc_msg *m)
       n++;
     }
     reply_result(cl, m, 0, &n, sizeof(n), NULL, 0);
+    return 0;
+  }
+  case ENOIPC_FORKED: {
+    /* p: the ids of the sockets a child is about to inherit */
+    if (m->nfds || m->plen % sizeof(uint64_t) || m->plen > ENOIPC_MAX_MSG)
+      return -1;
+    uint64_t ids[ENOIPC_MAX_MSG / sizeof(uint64_t)];
+    memcpy(ids, m->payload, m->plen);
+    conn_forked(ids, m->plen / sizeof(uint64_t));
+    reply_result(cl, m, 0, NULL, 0, NULL, 0);
     return 0;
   }
   case ENOIPC_CLOSED:
@@ -427,6 +458,7 @@ static void listen_event(struct ev *ev, uint32_t events)
     }
     cl->ev.fd = fd;
     cl->ev.fn = client_event;
+    cl->key = next_client_key++;
     cl->pid = cr.pid;
     cl->uid = cr.uid;
     if (loop_add(&cl->ev, EPOLLIN)) {

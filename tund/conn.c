@@ -244,24 +244,155 @@ static int fd_limit_err(int e)
   return e == EMFILE || e == ENFILE ? ENOBUFS : e;
 }
 
-static int make_shm(struct conn *c, uint32_t ring)
+/* ---- spare shared memory ---------------------------------------------------------
+ *
+ * Making a socket's shared memory (memfd_create, ftruncate, seals, mmap, the
+ * first touch of three pages) and dropping it again (munmap) costs each side
+ * tens of microseconds of page-table work, more than anything else per
+ * connection in a paravirtualised guest.  So the memfd of a connection that
+ * ended goes back to a small pool, still mapped, and the next connection of
+ * the same owner takes it; the shim keeps its mapping too (shim/sock.c).
+ *
+ * Who may see a spare again is the whole question.  Its owner ("key") is the
+ * control connection (one process) that made the socket, or, for accepted
+ * connections, the listener, whose holders could accept any of its
+ * connections anyway.  A memfd is never a spare again once a process outside
+ * that circle may have mapped it: ATTACH (the socket crossed an exec or
+ * SCM_RIGHTS) and FORKED (the shim's fork handler lists the sockets a child
+ * inherits) clear the key.  Spares are dropped with their owner. */
+
+#define SPARES_MAX         128u       /* in all; each holds a descriptor */
+#define SPARES_PER_KEY     32u
+#define SPARE_TOUCH_MAX    (64u * 1024u)  /* ring bytes past this: pages released */
+#define SPARE_KEY_LISTENER (1ull << 63)
+
+struct spare {
+  uint64_t key;
+  int memfd;
+  void *p;
+  size_t len;
+};
+static struct spare spares[SPARES_MAX];
+static unsigned n_spares;
+static uint64_t spares_reused, spares_made;
+
+static void spare_free(struct spare *sp)
+{
+  munmap(sp->p, sp->len);
+  close(sp->memfd);
+}
+
+static int spare_key_alive(uint64_t key)
+{
+  if (key & SPARE_KEY_LISTENER) {
+    struct conn *l = conn_find(key & ~SPARE_KEY_LISTENER);
+    return l && !l->dead && l->kind == CK_LISTENER;
+  }
+  return client_spare_key_alive(key);
+}
+
+static void spare_put(uint64_t key, int memfd, void *p, size_t len, uint64_t rx_used, uint64_t tx_used)
+{
+  unsigned same = 0;
+  for (unsigned i = 0; i < n_spares; i++)
+    same += spares[i].key == key;
+  if (!key || same >= SPARES_PER_KEY || n_spares >= SPARES_MAX || !spare_key_alive(key)) {
+    munmap(p, len);
+    close(memfd);
+    return;
+  }
+  /* a connection that moved a lot leaves its ring pages resident: give them
+   * back (in every mapping of the file) so that a spare costs a few pages */
+  size_t ring = (len - ENOSHM_HDR_SIZE) / 2;
+  if ((rx_used > SPARE_TOUCH_MAX || tx_used > SPARE_TOUCH_MAX) &&
+      fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, ENOSHM_HDR_SIZE, (off_t)(2 * ring))) {
+    munmap(p, len);
+    close(memfd);
+    return;
+  }
+  spares[n_spares++] = (struct spare){ .key = key, .memfd = memfd, .p = p, .len = len };
+}
+
+static int spare_take(uint64_t key, size_t len, struct spare *out)
+{
+  if (!key)
+    return 0;
+  for (unsigned i = n_spares; i-- > 0;) {
+    if (spares[i].key == key && spares[i].len == len) {
+      *out = spares[i];
+      spares[i] = spares[--n_spares];
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* The owner is gone (its control connection, or the listener). */
+void conn_spares_drop(uint64_t key)
+{
+  for (unsigned i = n_spares; i-- > 0;) {
+    if (spares[i].key == key) {
+      spare_free(&spares[i]);
+      spares[i] = spares[--n_spares];
+    }
+  }
+}
+
+/* Out of descriptors: every spare holds one. */
+static int spares_drop_all(void)
+{
+  unsigned n = n_spares;
+  while (n_spares)
+    spare_free(&spares[--n_spares]);
+  return n > 0;
+}
+
+int conn_spares_check(char *out, size_t outlen)
+{
+  unsigned bad = 0;
+  for (unsigned i = 0; i < n_spares; i++) {
+    struct stat st;
+    if (!spares[i].key || fstat(spares[i].memfd, &st) || (size_t)st.st_size != spares[i].len)
+      bad++;
+  }
+  snprintf(out, outlen, "spares: %u held, %llu reused of %llu made%s", n_spares,
+           (unsigned long long)spares_reused, (unsigned long long)(spares_reused + spares_made),
+           bad ? ", some invalid" : "");
+  return bad ? -1 : 0;
+}
+
+static int make_shm(struct conn *c, uint32_t ring, uint64_t key)
 {
   size_t total = ENOSHM_HDR_SIZE + 2 * (size_t)ring;
-  int fd = memfd_create("enoshim-socket", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0)
-    return fd_limit_err(errno);
-  if (ftruncate(fd, (off_t)total) ||
-      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
-    int e = errno;
-    close(fd);
-    return e;
+  struct spare sp;
+  void *p;
+  int fd;
+  if (spare_take(key, total, &sp)) {
+    fd = sp.memfd;
+    p = sp.p;
+    memset(p, 0, ENOSHM_HDR_SIZE);      /* rings keep the same owner's old bytes */
+    spares_reused++;
+  } else {
+    fd = memfd_create("enoshim-socket", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && spares_drop_all())
+      fd = memfd_create("enoshim-socket", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+      return fd_limit_err(errno);
+    if (ftruncate(fd, (off_t)total) ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
+      int e = errno;
+      close(fd);
+      return e;
+    }
+    p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+      int e = errno;
+      close(fd);
+      return e == ENOMEM ? ENOBUFS : e;
+    }
+    spares_made++;
   }
-  void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) {
-    int e = errno;
-    close(fd);
-    return e == ENOMEM ? ENOBUFS : e;
-  }
+  c->spare_key = key;
   c->shm = p;
   c->shm_len = total;
   c->memfd = fd;
@@ -282,7 +413,7 @@ static int make_shm(struct conn *c, uint32_t ring)
 
 /* A new conn with its shared memory and socketpair.  *pfd gets the program's
  * end (the caller passes it on and closes it). */
-static struct conn *conn_new(int domain, int *err, int *pfd)
+static struct conn *conn_new(int domain, uint64_t spare_key, int *err, int *pfd)
 {
   struct conn *c = calloc(1, sizeof(*c));
   int sv[2];
@@ -295,12 +426,15 @@ static struct conn *conn_new(int domain, int *err, int *pfd)
   c->tfd = -1;
   c->memfd = -1;
   c->kfd = -1;
-  *err = make_shm(c, cfg.ring_size);
+  *err = make_shm(c, cfg.ring_size, spare_key);
   if (*err) {
     free(c);
     return NULL;
   }
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+  int sp = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+  if (sp && (errno == EMFILE || errno == ENFILE) && spares_drop_all())
+    sp = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+  if (sp) {
     *err = fd_limit_err(errno);
     munmap(c->shm, c->shm_len);
     close(c->memfd);
@@ -347,7 +481,9 @@ static void conn_free(void *p)
   struct conn *c = p;
   crypt_conn_free(c);
   rxq_free_all(c);
-  if (c->shm)
+  if (c->shm && c->memfd >= 0)      /* kept by conn_release for spare_put */
+    spare_put(c->spare_key, c->memfd, c->shm, c->shm_len, c->rx_prod, c->tx_read);
+  else if (c->shm)
     munmap(c->shm, c->shm_len);
   free(c);
 }
@@ -385,8 +521,19 @@ void conn_release(struct conn *c)
   }
   if (c->pfd >= 0 && c->pfd_valid)
     close(c->pfd);
-  if (c->memfd >= 0)
+  if (c->kind == CK_LISTENER) {
+    conn_spares_drop(c->id | SPARE_KEY_LISTENER);
+    c->spare_key = 0;
+  }
+  /* Only memory no program uses any more can be a spare: a connection can
+   * end while the program still reads what is left in the ring (draining,
+   * a reset), and its mapping stays valid until it closes. */
+  if (!c->prog_closed)
+    c->spare_key = 0;
+  if (c->memfd >= 0 && !c->spare_key) {
     close(c->memfd);
+    c->memfd = -1;
+  }
   if (c->kfd >= 0) {
     loop_del(&c->kev);
     close(c->kfd);
@@ -442,6 +589,24 @@ void conn_fail(struct conn *c, int err)
   conn_release(c);
 }
 
+/* The pcb the last tcp_abort() freed.  An lwIP callback must return
+ * ERR_ABRT exactly when it freed its pcb that way, not whenever the conn
+ * died: a conn that ends inside a callback by tcp_close() (the peer's FIN
+ * completing a close the program started) leaves lwIP a live pcb, and
+ * ERR_ABRT would make tcp_input() skip the ACK of that FIN — the peer then
+ * held the connection for a retransmission timeout (~1 s) on every
+ * encrypted connection the client closed first. */
+static struct tcp_pcb *cb_aborted;
+
+static err_t cb_ret(const struct tcp_pcb *pcb)
+{
+  if (pcb && cb_aborted == pcb) {
+    cb_aborted = NULL;
+    return ERR_ABRT;
+  }
+  return ERR_OK;
+}
+
 /* Abort (RST) and fail. */
 void conn_abort(struct conn *c, int err)
 {
@@ -449,10 +614,12 @@ void conn_abort(struct conn *c, int err)
   c->pcb = NULL;
   if (pcb) {
     pcb_detach(pcb);
-    if (pcb->state == LISTEN)
+    if (pcb->state == LISTEN) {
       tcp_close(pcb);
-    else
+    } else {
       tcp_abort(pcb);
+      cb_aborted = pcb;
+    }
   }
   conn_fail(c, err);
 }
@@ -497,6 +664,7 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
   struct conn *c = arg;
   if (!c || c->dead)
     return ERR_OK;
+  cb_aborted = NULL;
   crypt_on_acked(c, len);
   if (!c->crypt) {
     uint64_t n = len;
@@ -514,7 +682,7 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
   }
   conn_update_writable(c);
   conn_tx_pump(c);
-  return c->dead ? ERR_ABRT : ERR_OK;
+  return cb_ret(pcb);
 }
 
 static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
@@ -533,8 +701,9 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
   } else if (rxq_push(c, p)) {
     return ERR_MEM;      /* lwIP keeps it as refused data and retries */
   }
+  cb_aborted = NULL;
   conn_rx_pump(c);
-  return c->dead ? ERR_ABRT : ERR_OK;
+  return cb_ret(pcb);
 }
 
 static void conn_setup_pcb(struct conn *c, struct tcp_pcb *pcb)
@@ -589,12 +758,13 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
   if (!c || c->dead)
     return ERR_OK;
   (void)err;
+  cb_aborted = NULL;
   conn_set_addrs(c);
   c->st.local.port = pcb->local_port;
   if (crypt_start(c))
-    return c->dead ? ERR_ABRT : ERR_OK;   /* TEP handshake first */
+    return cb_ret(pcb);   /* TEP handshake first */
   conn_established(c);
-  return c->dead ? ERR_ABRT : ERR_OK;
+  return cb_ret(pcb);
 }
 
 static err_t on_accept(void *arg, struct tcp_pcb *npcb, err_t err)
@@ -603,7 +773,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *npcb, err_t err)
   int e, pfd;
   if (!l || l->dead || err != ERR_OK || !npcb)
     return ERR_VAL;
-  struct conn *c = conn_new(l->domain, &e, &pfd);
+  struct conn *c = conn_new(l->domain, l->id | SPARE_KEY_LISTENER, &e, &pfd);
   if (!c) {
     tund_log_limited(LOG_WARN_, "cannot take an incoming connection: %s", strerror(e));
     tcp_abort(npcb);
@@ -626,10 +796,11 @@ static err_t on_accept(void *arg, struct tcp_pcb *npcb, err_t err)
   conn_setup_pcb(c, npcb);
   conn_set_addrs(c);
   c->st.state = ENOSHM_S_CONNECTING;
+  cb_aborted = NULL;
   if (crypt_start(c))
-    return c->dead ? ERR_ABRT : ERR_OK;
+    return cb_ret(npcb);
   conn_established(c);
-  return c->dead ? ERR_ABRT : ERR_OK;
+  return cb_ret(npcb);
 }
 
 /* ---- data pumps ------------------------------------------------------------------ */
@@ -1260,10 +1431,9 @@ static void listener_kernel_event(struct ev *ev, uint32_t events)
 int conn_socket(struct client *cl, int domain, int v6only, uint64_t *id, int fds[2], uint32_t *shm_size)
 {
   int err, pfd;
-  (void)cl;
   if (domain != AF_INET && domain != AF_INET6)
     return EAFNOSUPPORT;
-  struct conn *c = conn_new(domain, &err, &pfd);
+  struct conn *c = conn_new(domain, client_spare_key(cl), &err, &pfd);
   if (!c)
     return err;
   c->v6only = v6only;
@@ -1592,6 +1762,16 @@ int conn_shutdown(struct conn *c, int how)
   return 0;
 }
 
+/* The shim's fork handler: a child is about to inherit these sockets. */
+void conn_forked(const uint64_t *ids, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    struct conn *c = conn_find(ids[i]);
+    if (c)
+      c->spare_key = 0;
+  }
+}
+
 int conn_attach(int pairfd, uint64_t *id, uint32_t *kind, int *memfd, uint32_t *shm_size)
 {
   struct stat st;
@@ -1602,6 +1782,7 @@ int conn_attach(int pairfd, uint64_t *id, uint32_t *kind, int *memfd, uint32_t *
       continue;
     *id = c->id;
     *kind = c->kind == CK_LISTENER ? ENOIPC_KIND_LISTENER : ENOIPC_KIND_STREAM;
+    c->spare_key = 0;         /* mapped by a process we cannot vouch for */
     *memfd = dup(c->memfd);
     *shm_size = (uint32_t)c->shm_len;
     return *memfd < 0 ? ENOBUFS : 0;
@@ -1648,8 +1829,16 @@ int conn_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen)
   case ENOIPC_CMD_REKEY:
   case ENOIPC_CMD_FLUSH_CACHE:
     return crypt_command(cmd, arg, out, outlen);
-  case ENOIPC_CMD_CHECK:
-    return glue_check_ports(out, outlen) ? EPROTO : 0;
+  case ENOIPC_CMD_CHECK: {
+    int bad = glue_check_ports(out, outlen);
+    size_t n = strlen(out);
+    if (n + 2 < outlen) {
+      out[n++] = ';';
+      out[n++] = ' ';
+      bad |= conn_spares_check(out + n, outlen - n);
+    }
+    return bad ? EPROTO : 0;
+  }
   default:
     return EINVAL;
   }

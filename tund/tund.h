@@ -123,6 +123,11 @@ void conn_module_init(void);
 /* Requests (client.c parses, conn.c executes).  Each returns 0 or a positive
  * errno for the program. */
 int  conn_socket(struct client *cl, int domain, int v6only, uint64_t *id, int fds[2], uint32_t *shm_size);
+void conn_spares_drop(uint64_t key);
+int  conn_spares_check(char *out, size_t outlen);
+void conn_forked(const uint64_t *ids, size_t n);
+uint64_t client_spare_key(const struct client *cl);
+int  client_spare_key_alive(uint64_t key);
 struct conn *conn_find(uint64_t id);
 int  conn_bind(struct conn *c, const struct enoipc_addr *a, int kernel_bound, struct enoipc_addr *bound);
 void conn_closed_hint(struct conn *c);

@@ -45,6 +45,11 @@ enum enoipc_type {
   ENOIPC_COMMAND,        /* p: command               r: RESULT + text */
   ENOIPC_CLOSED,         /* p: none                  r: RESULT (the program closed a
                             listener's fd: release it now if that was the last copy) */
+  ENOIPC_SETOPT_POSTED,  /* p: opt                   no reply: an option the shim
+                            has validated and tund cannot refuse (TCP_NODELAY,
+                            keepalive, linger, reuse); saves the round trip */
+  ENOIPC_FORKED,         /* p: u64 socket ids        r: RESULT (a child is about to
+                            inherit these: their shm must never be reused) */
   /* replies, tund -> program */
   ENOIPC_RESULT = 100,   /* p: result + type-specific data */
   ENOIPC_STATUS_ENTRY,   /* p: status_entry */
