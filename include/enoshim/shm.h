@@ -14,6 +14,13 @@
  * enoshm_*_checked() below, which reject indices that would move outside the
  * ring, and it never reads back the status block (it keeps its own copy).
  *
+ * A memfd outlives its socket when both sides can keep it private: once the
+ * program has closed every copy of the socket, tund keeps the memfd mapped as
+ * a spare for the same owner's next socket (the same control connection, or
+ * the same listener) and zeroes this header; the shim keeps its mapping and
+ * finds it again by inode.  Sockets that crossed fork, exec or SCM_RIGHTS are
+ * never reused (tund/conn.c "spare shared memory").
+ *
  * Indices are free-running 64-bit byte counters; position = index & (size-1).
  *
  * Readiness hand-shake with the socketpair (DESIGN.md "One real fd per

@@ -1,7 +1,8 @@
 /*
  * scribble — a hostile program under enorun: it finds the shared memory of
  * its own sockets (the shim keeps each mapped; /proc/self/maps names them
- * "memfd:enoshim-socket") and writes garbage where tund reads (see
+ * "memfd:enoshim-socket"; the status block's ports tell which is which) and
+ * writes garbage where tund reads (see
  * include/enoshim/shm.h): rx_cons, tx_prod, the whole header page, the
  * hand-shake words.  tund must reset just that connection (the kernel peer
  * gets RST or at least the end of the stream), never crash, and another
@@ -11,8 +12,6 @@
 #include "tprog.h"
 
 #define MAXM 64
-static uintptr_t seen[MAXM];
-static int nseen;
 
 static int list_mappings(uintptr_t *out)
 {
@@ -32,27 +31,39 @@ static int list_mappings(uintptr_t *out)
   return n;
 }
 
-/* Remember the mappings that exist now. */
-static void snap(void) { nseen = list_mappings(seen); }
+static int port_of(int fd, int peer)
+{
+  struct sockaddr_storage ss;
+  socklen_t l = sizeof(ss);
+  if ((peer ? getpeername(fd, (struct sockaddr *)&ss, &l) : getsockname(fd, (struct sockaddr *)&ss, &l)))
+    return 0;
+  return ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                  : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
 
-/* The mapping that appeared since snap() (exactly one expected). */
-static struct enoshm *new_mapping(const char *what)
+/* The mapping of socket fd: the shim may map a socket's memory anywhere,
+ * reusing the mapping of one that ended (shim/sock.c "kept mappings"), so it
+ * is found by the ports tund published in its status block. */
+static struct enoshm *mapping_of(int fd, const char *what)
 {
   uintptr_t now[MAXM], found = 0;
-  int n = list_mappings(now), nnew = 0;
+  int n = list_mappings(now), hits = 0;
+  int lport = port_of(fd, 0), rport = port_of(fd, 1);
+  CHECK(lport, "%s: getsockname", what);
   for (int j = 0; j < n; j++) {
-    int old = 0;
-    for (int i = 0; i < nseen; i++)
-      old |= seen[i] == now[j];
-    if (!old) {
+    struct enoshm *m = (struct enoshm *)now[j];
+    struct enoshm_status st;
+    if (m->magic != ENOSHM_MAGIC)
+      continue;
+    enoshm_status_read(m, &st);
+    if (st.local.port == lport && st.remote.port == rport && st.state != ENOSHM_S_CLOSED) {
       found = now[j];
-      nnew++;
+      hits++;
     }
   }
-  CHECK(nnew == 1, "%s: %d new enoshim-socket mappings in /proc/self/maps, expected 1", what, nnew);
-  struct enoshm *m = (struct enoshm *)found;
-  CHECK(m->magic == ENOSHM_MAGIC, "%s: mapping has no enoshm magic", what);
-  return m;
+  CHECK(hits == 1, "%s: %d enoshim-socket mappings with ports %d/%d in /proc/self/maps, expected 1",
+        what, hits, lport, rport);
+  return (struct enoshm *)found;
 }
 
 static uint64_t rnd64(void)
@@ -121,12 +132,10 @@ int main(void)
     return 0;
   }
 
-  snap();
   mkpair(&s1, &k1);
-  struct enoshm *m1 = new_mapping("first connection");
-  snap();
+  struct enoshm *m1 = mapping_of(s1, "first connection");
   mkpair(&s2, &k2);
-  (void)new_mapping("second connection");
+  (void)mapping_of(s2, "second connection");
   xfer_check(s1, k1, 10000, 1, "first connection before");
   xfer_check(s2, k2, 10000, 2, "survivor before");
 
@@ -141,9 +150,8 @@ int main(void)
   xfer_check(s2, k2, 200000, 3, "survivor after rx_cons");
 
   STEP("garbage tx_prod, then a wake-up");
-  snap();
   mkpair(&s, &k);
-  struct enoshm *m = new_mapping("third connection");
+  struct enoshm *m = mapping_of(s, "third connection");
   xfer_check(s, k, 10000, 4, "third before");
   atomic_store(&m->tx_prod, atomic_load(&m->tx_cons) + ((uint64_t)m->tx_size << 3) + 12345);
   kick(s);
@@ -154,9 +162,8 @@ int main(void)
   xfer_check(k2, s2, 200000, 5, "survivor after tx_prod");
 
   STEP("tx_prod behind tx_cons (rewound)");
-  snap();
   mkpair(&s, &k);
-  m = new_mapping("fourth connection");
+  m = mapping_of(s, "fourth connection");
   xfer_check(s, k, 100000, 6, "fourth before");
   atomic_store(&m->tx_prod, 7);
   kick(s);
@@ -165,9 +172,8 @@ int main(void)
   close(k);
 
   STEP("random bytes over the whole header page (immutable fields included)");
-  snap();
   mkpair(&s, &k);
-  m = new_mapping("fifth connection");
+  m = mapping_of(s, "fifth connection");
   xfer_check(s, k, 10000, 7, "fifth before");
   uint8_t *page = (uint8_t *)m;
   size_t upto = offsetof(struct enoshm, rx_lock);   /* leave the program-only locks alone */
@@ -181,9 +187,8 @@ int main(void)
   close(k);
 
   STEP("garbage hand-shake words (rx_tok, wants, acc_cons), then close");
-  snap();
   mkpair(&s, &k);
-  m = new_mapping("sixth connection");
+  m = mapping_of(s, "sixth connection");
   atomic_store(&m->rx_tok, 0x12345678u);
   atomic_store(&m->wants, 0xffffffffu);
   atomic_store(&m->acc_cons, 0x87654321u);
@@ -196,9 +201,8 @@ int main(void)
 
   STEP("garbage in a listener's accept counter");
   int port = 0;
-  snap();
   int l = s_listen(AF_INET, NULL, &port);
-  m = new_mapping("listener");
+  m = mapping_of(l, "listener");
   atomic_store(&m->acc_cons, 0xfffffff0u);
   atomic_store(&m->wants, 0xffffffffu);
   kick(l);
