@@ -1489,14 +1489,17 @@ static int attach_fd(int fd)
   return 0;
 }
 
+/* fd's kernel SOL_SOCKET option `name` has the value want */
+static int sockopt_is(int fd, int name, int want)
+{
+  int v = 0;
+  socklen_t l = sizeof(v);
+  return real.getsockopt(fd, SOL_SOCKET, name, &v, &l) == 0 && v == want;
+}
+
 static int is_unix_stream(int fd)
 {
-  int dom = 0, type = 0;
-  socklen_t l = sizeof(dom);
-  if (real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) || dom != AF_UNIX)
-    return 0;
-  l = sizeof(type);
-  return real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 && type == SOCK_STREAM;
+  return sockopt_is(fd, SO_DOMAIN, AF_UNIX) && sockopt_is(fd, SO_TYPE, SOCK_STREAM);
 }
 
 /* At start: sockets inherited across exec. */
@@ -1561,12 +1564,7 @@ void sock_attach_received(const struct msghdr *m)
 
 static int is_kernel_tcp(int fd)
 {
-  int proto = 0, type = 0;
-  socklen_t l = sizeof(proto);
-  if (real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) || proto != IPPROTO_TCP)
-    return 0;
-  l = sizeof(type);
-  return real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 && type == SOCK_STREAM;
+  return sockopt_is(fd, SO_PROTOCOL, IPPROTO_TCP) && sockopt_is(fd, SO_TYPE, SOCK_STREAM);
 }
 
 static int kernel_connected(int fd)
