@@ -106,8 +106,6 @@ static void *kept_take(dev_t dev, ino_t ino, size_t len)
   return p;
 }
 
-#define KEPT_TOUCH_MAX (64u * 1024u)   /* as tund's SPARE_TOUCH_MAX */
-
 /* Returns 1 if kept, 0 if the caller must unmap it.  A full list drops its
  * oldest entry (tund may not have taken that memfd back: a connection that
  * ended before the program closed it is never a spare). */
@@ -118,8 +116,8 @@ static int kept_put(const struct shim_sock *s)
   if (s->cache_tag == SHM_NO_CACHE || s->cache_pid != self_pid() || s->kind != SK_STREAM)
     return 0;
   /* a ring that moved a lot holds many pages: not worth keeping them */
-  if (atomic_load_explicit(&s->shm->rx_prod, memory_order_relaxed) > KEPT_TOUCH_MAX ||
-      atomic_load_explicit(&s->shm->tx_prod, memory_order_relaxed) > KEPT_TOUCH_MAX)
+  if (atomic_load_explicit(&s->shm->rx_prod, memory_order_relaxed) > ENOSHM_REUSE_TOUCH_MAX ||
+      atomic_load_explicit(&s->shm->tx_prod, memory_order_relaxed) > ENOSHM_REUSE_TOUCH_MAX)
     return 0;
   pthread_mutex_lock(&kept_lock);
   if (n_kept == KEPT_MAX) {
@@ -149,17 +147,28 @@ static void kept_drop_tag(uint64_t tag)
   pthread_mutex_unlock(&kept_lock);
 }
 
-static void forked_collect(struct shim_sock *s, void *arg)
+/* The ids a fork is about to share, sent to tund a message at a time. */
+struct forked_list {
+  uint64_t ids[ENOIPC_MAX_MSG / 8 - 4];
+  unsigned n;
+};
+
+static void forked_flush(struct forked_list *l)
 {
-  struct { uint64_t ids[ENOIPC_MAX_MSG / 8 - 4]; unsigned n; } *l = arg;
-  if (s->kind != SK_STREAM || s->cache_tag == SHM_NO_CACHE)
-    return;
-  if (l->n == sizeof(l->ids) / sizeof(l->ids[0])) {
-    int err;
+  int err;
+  if (l->n)
     ctl_call(ENOIPC_FORKED, 0, l->ids, l->n * sizeof(l->ids[0]), NULL, 0, NULL, 0, &err, NULL, NULL, NULL,
              NULL, NULL);
-    l->n = 0;
-  }
+  l->n = 0;
+}
+
+static void forked_collect(struct shim_sock *s, void *arg)
+{
+  struct forked_list *l = arg;
+  if (s->kind != SK_STREAM || s->cache_tag == SHM_NO_CACHE)
+    return;
+  if (l->n == sizeof(l->ids) / sizeof(l->ids[0]))
+    forked_flush(l);
   l->ids[l->n++] = s->id;
 }
 
@@ -167,16 +176,12 @@ static void forked_collect(struct shim_sock *s, void *arg)
  * never give it to anyone else when they end. */
 void sock_atfork_prepare(void)
 {
-  static struct { uint64_t ids[ENOIPC_MAX_MSG / 8 - 4]; unsigned n; } l;   /* one fork at a time */
+  static struct forked_list l;          /* one fork at a time */
   static pthread_mutex_t fl = PTHREAD_MUTEX_INITIALIZER;
   pthread_mutex_lock(&fl);
   l.n = 0;
   fdt_foreach(forked_collect, &l);
-  if (l.n) {
-    int err;
-    ctl_call(ENOIPC_FORKED, 0, l.ids, l.n * sizeof(l.ids[0]), NULL, 0, NULL, 0, &err, NULL, NULL, NULL,
-             NULL, NULL);
-  }
+  forked_flush(&l);
   pthread_mutex_unlock(&fl);
 }
 

@@ -269,7 +269,6 @@ static int fd_limit_err(int e)
 
 #define SPARES_MAX         128u       /* in all; each holds a descriptor */
 #define SPARES_PER_KEY     32u
-#define SPARE_TOUCH_MAX    (64u * 1024u)  /* ring bytes past this: pages released */
 #define SPARE_KEY_LISTENER (1ull << 63)
 
 struct spare {
@@ -310,7 +309,7 @@ static void spare_put(uint64_t key, int memfd, void *p, size_t len, uint64_t rx_
   /* a connection that moved a lot leaves its ring pages resident: give them
    * back (in every mapping of the file) so that a spare costs a few pages */
   size_t ring = (len - ENOSHM_HDR_SIZE) / 2;
-  if ((rx_used > SPARE_TOUCH_MAX || tx_used > SPARE_TOUCH_MAX) &&
+  if ((rx_used > ENOSHM_REUSE_TOUCH_MAX || tx_used > ENOSHM_REUSE_TOUCH_MAX) &&
       fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, ENOSHM_HDR_SIZE, (off_t)(2 * ring))) {
     munmap(p, len);
     close(memfd);

@@ -58,6 +58,7 @@
 #define ENOSHM_HDR_SIZE     4096u
 #define ENOSHM_RING_MIN     4096u
 #define ENOSHM_RING_MAX     (64u << 20)
+#define ENOSHM_REUSE_TOUCH_MAX (64u * 1024u)  /* ring bytes past which reused memory is not worth its pages */
 #define ENOSHM_RING_DEFAULT (256u << 10)
 
 /* Socket states, published by tund in st.state. */
