@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 
@@ -45,8 +46,42 @@ static void timer_fire(struct ev *ev, uint32_t events)
   (void)events;
 }
 
+/*
+ * The heap.  lwIP runs on libc malloc here, and a local path's segments are
+ * 64 KiB pbufs: with glibc's defaults (trim the heap top above 128 KiB,
+ * mmap threshold adjusted on the fly) a busy tund grew and shrank its heap
+ * with brk() hundreds of times a second and took page faults refilling it —
+ * with 8 encrypted streams that doubled the receiving tund's CPU per GB.
+ * The top of the heap is now kept (up to HEAP_TRIM_THRESHOLD, grown in
+ * HEAP_TOP_PAD steps, the mmap threshold fixed above any pbuf), and given
+ * back once the TUN has been quiet for HEAP_IDLE_TRIM_MS.  See PERFORMANCE.md.
+ */
+#define HEAP_TRIM_THRESHOLD (32 << 20)
+#define HEAP_TOP_PAD        (8 << 20)
+#define HEAP_MMAP_THRESHOLD (1 << 20)
+#define HEAP_IDLE_TRIM_MS   1000
+static uint64_t traffic, traffic_seen, quiet_since_ms;
+static int heap_trimmed = 1;
+
+void loop_note_traffic(void) { traffic++; }
+
+static void heap_idle_trim(uint64_t now)
+{
+  if (traffic != traffic_seen) {
+    traffic_seen = traffic;
+    quiet_since_ms = now;
+    heap_trimmed = 0;
+  } else if (!heap_trimmed && now - quiet_since_ms >= HEAP_IDLE_TRIM_MS) {
+    malloc_trim(0);
+    heap_trimmed = 1;
+  }
+}
+
 int loop_init(void)
 {
+  mallopt(M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD);
+  mallopt(M_TOP_PAD, HEAP_TOP_PAD);
+  mallopt(M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD);
   epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0)
     return -1;
@@ -110,7 +145,8 @@ static void arm_timer(void)
     ms = 1000;
   if (ms == 0)
     ms = 1;
-  uint64_t want = mono_ms() + ms;
+  uint64_t now = mono_ms(), want = now + ms;
+  heap_idle_trim(now);
   if (armed_ms && armed_ms <= want)
     return;
   struct itimerspec its;

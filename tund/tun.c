@@ -268,6 +268,7 @@ static err_t tun_send(struct pbuf *p)
     n++;
   }
   ssize_t w;
+  loop_note_traffic();
   do {
     w = writev(tun_fd, iov, n);
   } while (w < 0 && errno == EINTR);
@@ -315,6 +316,15 @@ static err_t tun_netif_init(struct netif *nif)
  * down) notices when batches come back. */
 static unsigned tun_single;           /* evidence that packets come singly */
 
+/* The next packet is read into an MTU-sized pbuf (64 KiB on local paths).
+ * With lwIP on libc malloc, pbuf_realloc() does not give the tail back, so
+ * a pure ACK handed over in such a buffer would cost a 64 KiB malloc and
+ * free each — and those sizes make glibc grow and trim the heap (brk, then
+ * page faults) over and over.  Packets up to TUN_RX_COPY_MAX are copied
+ * into a pbuf of their size instead, and the big buffer is read into again. */
+#define TUN_RX_COPY_MAX 1024
+static struct pbuf *tun_rxbuf;
+
 static void tun_readable(struct ev *ev, uint32_t events)
 {
   (void)events;
@@ -322,8 +332,10 @@ static void tun_readable(struct ev *ev, uint32_t events)
   if (limit == 1)
     tun_single--;
   for (int i = 0; i < limit; i++) {
-    struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)cfg.mtu, PBUF_RAM);
+    struct pbuf *p = tun_rxbuf;
     struct virtio_net_hdr vh;
+    if (!p)
+      p = tun_rxbuf = pbuf_alloc(PBUF_RAW, (u16_t)cfg.mtu, PBUF_RAM);
     if (!p) {
       tund_log_limited(LOG_WARN_, "out of memory for an incoming packet");
       return;
@@ -331,7 +343,6 @@ static void tun_readable(struct ev *ev, uint32_t events)
     struct iovec iov[2] = { { &vh, sizeof(vh) }, { p->payload, cfg.mtu } };
     ssize_t n = tun_vnet ? readv(ev->fd, iov, 2) : read(ev->fd, p->payload, cfg.mtu);
     if (n <= 0) {
-      pbuf_free(p);
       if (n < 0 && errno != EAGAIN && errno != EINTR)
         tund_log_limited(LOG_WARN_, "TUN read: %s", strerror(errno));
       empty = 1;
@@ -340,10 +351,8 @@ static void tun_readable(struct ev *ev, uint32_t events)
     got++;
     if (tun_vnet) {
       n -= (ssize_t)sizeof(vh);
-      if (n <= 0 || vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
-        pbuf_free(p);
-        continue;
-      }
+      if (n <= 0 || vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
+        continue;                          /* the buffer is read into again */
       /* A segment the kernel marks as locally made (partial checksum) or
        * already verified needs no second sum; anything else is checked. */
       int trusted = tun_csum_offload &&
@@ -355,10 +364,24 @@ static void tun_readable(struct ev *ev, uint32_t events)
         ctrl &= (u16_t)~NETIF_CHECKSUM_CHECK_TCP;
       NETIF_SET_CHECKSUM_CTRL(&tun_nif, ctrl);
     }
-    pbuf_realloc(p, (u16_t)n);
+    if ((size_t)n <= TUN_RX_COPY_MAX) {
+      /* an ACK or a small segment: copy it out and keep the big buffer */
+      struct pbuf *q = pbuf_alloc(PBUF_RAW, (u16_t)n, PBUF_RAM);
+      if (!q) {
+        tund_log_limited(LOG_WARN_, "out of memory for an incoming packet");
+        continue;
+      }
+      memcpy(q->payload, p->payload, (size_t)n);
+      p = q;
+    } else {
+      tun_rxbuf = NULL;                    /* lwIP owns it now */
+      pbuf_realloc(p, (u16_t)n);
+    }
     if (tun_nif.input(p, &tun_nif) != ERR_OK)
       pbuf_free(p);
   }
+  if (got)
+    loop_note_traffic();
   if (empty)
     tun_single = got == 1 ? (tun_single + 4 > 16 ? 16 : tun_single + 4) : 0;
 }
@@ -403,5 +426,9 @@ void tun_close(void)
     netif_remove(&tun_nif);
     close(tun_fd);
     tun_fd = -1;
+  }
+  if (tun_rxbuf) {
+    pbuf_free(tun_rxbuf);
+    tun_rxbuf = NULL;
   }
 }

@@ -43,6 +43,8 @@ void loop_del(struct ev *ev);
 void loop_run(void);
 void loop_stop(void);
 int  loop_stopping(void);
+/* A packet crossed the TUN (the heap is given back after a quiet second). */
+void loop_note_traffic(void);
 /* Free `p` with `fn` after the current turn. */
 void loop_defer_free(void (*fn)(void *), void *p);
 

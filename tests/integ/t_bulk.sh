@@ -29,4 +29,19 @@ back=$("$X" sha 64M --seed 2)
   fail "client received $(sha_line "$WORK/cli.out" recv), expected 67108864 $back"
 wait_count "$A_SOCK" 0
 wait_count "$B_SOCK" 0
+
+# A quiet tund gives back the heap the transfer grew (tund/loop.c keeps the
+# heap top while packets flow and trims it after a quiet second).
+anon_kib() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status"; }
+for side in a b; do
+  pid=$(tund_pid $side)
+  kib=
+  for _ in $(seq 30); do
+    kib=$(anon_kib "$pid")
+    [ "$kib" -le 2048 ] && break
+    sleep 0.2
+  done
+  note "tund $side: ${kib} KiB anonymous memory once idle"
+  [ "$kib" -le 2048 ] || fail "tund $side kept ${kib} KiB of anonymous memory after the transfer"
+done
 note "ok"
