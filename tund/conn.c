@@ -32,6 +32,7 @@
 #include <linux/tcp.h>
 #include <arpa/inet.h>
 #include <unistd.h>
+#include <sodium.h>
 
 #include "lwip/ip_addr.h"
 #include "lwip/tcp.h"
@@ -44,7 +45,10 @@
 
 static struct conn *all_conns;
 static size_t n_conns;
-static uint64_t next_id = 1;
+static uint64_t next_serial = 1;
+
+/* spare-memory owner keys: a listener's id with this bit (a client key without) */
+#define SPARE_KEY_LISTENER (1ull << 63)
 
 #define HASH_SIZE 16384u
 static struct conn *id_hash[HASH_SIZE];
@@ -52,6 +56,26 @@ static struct conn *id_hash[HASH_SIZE];
 static struct conn *pending_head;   /* connections with work for the end of the turn */
 
 /* ---- small helpers ------------------------------------------------------------ */
+
+/*
+ * A socket's id is its capability.  Every client of tund runs as tund's uid,
+ * but a request names its socket only by id, so a sequential id would let
+ * any program of the user shut down, reconnect or re-option another's
+ * sockets by counting.  Ids are therefore 63 random bits (bit 63 marks
+ * listener keys in the spare table) that reach only the socket's holders:
+ * the SOCKET and ATTACH replies, the accept record on the listener's own
+ * pair, and the shared header of the socket's memory.  enoctl status and the
+ * logs show the sequential `serial` instead.
+ */
+static uint64_t new_id(void)
+{
+  uint64_t id;
+  do {
+    randombytes_buf(&id, sizeof(id));
+    id &= ~SPARE_KEY_LISTENER;
+  } while (id == 0 || conn_find(id));
+  return id;
+}
 
 static unsigned hash_id(uint64_t id) { return (unsigned)(id * 0x9e3779b97f4a7c15ull >> 50) & (HASH_SIZE - 1); }
 
@@ -269,7 +293,6 @@ static int fd_limit_err(int e)
 
 #define SPARES_MAX         128u       /* in all; each holds a descriptor */
 #define SPARES_PER_KEY     32u
-#define SPARE_KEY_LISTENER (1ull << 63)
 
 struct spare {
   uint64_t key;
@@ -426,7 +449,8 @@ static struct conn *conn_new(int domain, uint64_t spare_key, int *err, int *pfd)
     *err = ENOBUFS;
     return NULL;
   }
-  c->id = next_id++;
+  c->id = new_id();
+  c->serial = next_serial++;
   c->domain = domain;
   c->tfd = -1;
   c->memfd = -1;
@@ -590,7 +614,7 @@ void conn_fail(struct conn *c, int err)
   conn_rx_notify(c);
   if (c->tfd >= 0 && !c->prog_closed && !c->t_eof)
     conn_drain_t(c);
-  log_debug("conn %llu failed: %s", (unsigned long long)c->id, strerror(err));
+  log_debug("conn %llu failed: %s", (unsigned long long)c->serial, strerror(err));
   conn_release(c);
 }
 
@@ -845,7 +869,7 @@ int64_t conn_tx_avail(struct conn *c)
   int64_t a = enoshm_tx_avail_checked(c->shm, c->tx_size, c->tx_read, c->tx_cons);
   if (a < 0) {
     tund_log_limited(LOG_WARN_, "conn %llu: program wrote an impossible tx index; resetting",
-                     (unsigned long long)c->id);
+                     (unsigned long long)c->serial);
     conn_abort(c, EIO);
   }
   return a;
@@ -1029,7 +1053,7 @@ static void conn_rx_pump_plain(struct conn *c)
     int64_t space = enoshm_rx_space_checked(c->shm, c->rx_size, c->rx_prod);
     if (space < 0) {
       tund_log_limited(LOG_WARN_, "conn %llu: program wrote an impossible rx index; resetting",
-                       (unsigned long long)c->id);
+                       (unsigned long long)c->serial);
       conn_abort(c, EIO);
       return;
     }
@@ -1125,7 +1149,7 @@ static void conn_prog_closed(struct conn *c)
 {
   if (c->dead || c->closing || c->prog_closed)
     return;
-  log_debug("conn %llu: program closed its socket (state %u)", (unsigned long long)c->id, c->st.state);
+  log_debug("conn %llu: program closed its socket (state %u)", (unsigned long long)c->serial, c->st.state);
   c->prog_closed = 1;
   switch (c->kind) {
   case CK_LISTENER:
@@ -1803,7 +1827,7 @@ struct conn *conn_status_next(struct conn *prev, struct enoipc_status_entry *e)
   if (!c)
     return NULL;
   memset(e, 0, sizeof(*e));
-  e->id = c->id;
+  e->id = c->serial;
   e->pid = (uint32_t)c->pid;
   e->kind = c->kind == CK_LISTENER ? ENOIPC_KIND_LISTENER : ENOIPC_KIND_STREAM;
   e->state = (uint8_t)c->st.state;

@@ -23,7 +23,8 @@ struct crypt_conn;        /* crypt.c */
 
 struct conn {
   struct ev ev;           /* our end of the pair: EPOLLIN|EPOLLET|EPOLLRDHUP */
-  uint64_t id;
+  uint64_t id;            /* secret: holding it is the right to act on the socket */
+  uint64_t serial;        /* public: shown by enoctl status, used in logs */
   int kind;               /* enum conn_kind */
   int dead;
   int domain;

@@ -299,7 +299,7 @@ static const struct glue_eno_ops eno_ops = {
 void crypt_listen_setup(struct conn *l)
 {
   if (glue_eno_listen(l->pcb, l))
-    log_warn("conn %llu: out of memory: listener without ENO", (unsigned long long)l->id);
+    log_warn("conn %llu: out of memory: listener without ENO", (unsigned long long)l->serial);
 }
 
 /* ---- ephemeral keys made ahead of time --------------------------------------------------
@@ -420,7 +420,7 @@ static void crypt_fail(struct conn *c, int tc_err)
   case TC_ERR_AUTH: e = EBADMSG; break;
   default: e = EPROTO; break;
   }
-  tund_log_limited(LOG_WARN_, "conn %llu: tcpcrypt: %s; resetting", (unsigned long long)c->id,
+  tund_log_limited(LOG_WARN_, "conn %llu: tcpcrypt: %s; resetting", (unsigned long long)c->serial,
                    tc_strerror(tc_err));
   conn_abort(c, e);
 }
@@ -478,7 +478,7 @@ int crypt_start(struct conn *c)
   if (g->last == ENO_ACT_ABORT || e->aborted) {
     publish_eno(c, e);
     tund_log_limited(LOG_INFO_, "conn %llu: ENO failed (%s) and TCP_ENO_TEP_MANDATORY is set: reset",
-                     (unsigned long long)c->id, eno_reason_str(eno_conn_reason(e)));
+                     (unsigned long long)c->serial, eno_reason_str(eno_conn_reason(e)));
     conn_abort(c, EPROTONOSUPPORT);
     return 1;
   }
@@ -499,7 +499,7 @@ int crypt_start(struct conn *c)
     crypto_hash_sha256(c->st.sessid + 1, c->st.transcript, c->st.transcript_len);
     c->st.sessid_len = 1 + crypto_hash_sha256_BYTES;
     tund_log_limited(LOG_WARN_, "conn %llu: experimental TEP 0x20 negotiated: NOT encrypted",
-                     (unsigned long long)c->id);
+                     (unsigned long long)c->serial);
     return 0;
   }
   if (!tep_is_tcpcrypt(tep)) {
@@ -918,7 +918,7 @@ void crypt_rx_pump(struct conn *c)
     rx_recved(c, consumed);
     if (published)
       conn_rx_notify(c);
-    log_debug("conn %llu: frame error at stream offset %llu", (unsigned long long)c->id,
+    log_debug("conn %llu: frame error at stream offset %llu", (unsigned long long)c->serial,
               (unsigned long long)tc_session_rx_offset(cc->s));
     crypt_fail(c, r);
     return;
@@ -941,7 +941,7 @@ int crypt_rx_fin_without_finp(struct conn *c)
   if (!cc || cc->finp_seen)
     return 0;
   tund_log_limited(LOG_WARN_, "conn %llu: TCP FIN without a FINp frame: resetting",
-                   (unsigned long long)c->id);
+                   (unsigned long long)c->serial);
   conn_abort(c, ECONNABORTED);
   return 1;
 }
@@ -1233,7 +1233,7 @@ int crypt_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen)
     unsigned n = 0;
     struct enoipc_status_entry e;
     for (struct conn *it = conn_status_next(NULL, &e); it; it = conn_status_next(it, &e)) {
-      if (arg && it->id != arg)
+      if (arg && it->serial != arg)
         continue;
       if (it->crypt && it->crypt->established && tc_session_rekey(it->crypt->s) == 0) {
         it->crypt->rekeys++;
@@ -1260,7 +1260,7 @@ void crypt_tick(struct conn *c)
   }
   if (!cc->established && sys_now() - cc->started > HANDSHAKE_MS) {
     tund_log_limited(LOG_WARN_, "conn %llu: no tcpcrypt Init message from the peer in %u s",
-                     (unsigned long long)c->id, HANDSHAKE_MS / 1000);
+                     (unsigned long long)c->serial, HANDSHAKE_MS / 1000);
     conn_abort(c, ECONNABORTED);
     return;
   }

@@ -5,7 +5,8 @@
 # wrong payload sizes, requests about sockets that do not exist, ATTACH and
 # LISTEN with the wrong kind of fd, a reply-queue flood.  Each malformed
 # message must drop only that client; well-formed requests about bad things
-# must get an error reply.  tund stays up, answers enoctl status, and an
+# must get an error reply; so must requests on socket ids the client was never
+# given (guessed by counting).  tund stays up, answers enoctl status, and an
 # ongoing transfer completes intact.
 . "$(dirname "$0")/lib.sh"
 topo_up
@@ -232,6 +233,31 @@ for c in socks:
     expect_dropped(c, "one of 200 simultaneous garbage clients")
 alive("200 simultaneous garbage clients")
 print("  ok: 200 simultaneous garbage clients")
+
+# 13. another program cannot act on a socket it does not hold: ids are
+# capabilities, not counters.  Every id a counter would have handed out so
+# far (the ongoing transfer's among them) gets SHUTDOWN(SHUT_RDWR) and
+# SETOPT(SO_LINGER 0) from a fresh client; each must be refused, and the
+# transfer (checked after this script) must not notice.
+s = conn(); hello(s)
+accepted = 0
+for sock in range(1, 6001):
+    seq += 2
+    s.send(msg(SHUTDOWN, struct.pack('<i', 2), seq=seq, sock=sock))
+    s.send(msg(SETOPT, struct.pack('<iiI', socket.SOL_SOCKET, socket.SO_LINGER, 8) + struct.pack('<ii', 1, 0),
+               seq=seq + 1, sock=sock))
+    for q in (seq, seq + 1):
+        r = s.recv(8192)
+        length, typ, nfds, rseq, fl, _ = struct.unpack('<IHHIIQ', r[:24])
+        err, = struct.unpack('<i', r[24:28])
+        if typ != RESULT or rseq != q:
+            failures.append(f"guessed id {sock}: unexpected reply type {typ} seq {rseq}")
+        elif err == 0:
+            accepted += 1
+if accepted:
+    failures.append(f"{accepted} requests on guessed socket ids 1..6000 were carried out")
+s.close()
+print("  ok: requests on guessed socket ids refused")
 
 if failures:
     for f in failures[:20]:
