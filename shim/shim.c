@@ -309,9 +309,16 @@ static ssize_t sendmsg_ours(int fd, struct shim_sock *s, const struct msghdr *m,
   return io_send(fd, s, m->msg_iov, (int)m->msg_iovlen, flags);
 }
 
+static ssize_t sendmsg_real(int fd, const struct msghdr *m, int flags)
+{
+  if (m && m->msg_controllen)
+    sock_note_sent(m);
+  return real.sendmsg(fd, m, flags);
+}
+
 SHIM_API ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
-  WITH_SOCK(fd, sendmsg_ours(fd, s, m, flags), real.sendmsg(fd, m, flags));
+  WITH_SOCK(fd, sendmsg_ours(fd, s, m, flags), sendmsg_real(fd, m, flags));
 }
 
 SHIM_API ssize_t sendfile(int out, int in, off_t *off, size_t count)

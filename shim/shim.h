@@ -99,6 +99,7 @@ struct shim_sock {
   int shut_wr;
   int err_reported;          /* SO_ERROR / a read already returned st.error */
   int tep_mandatory;         /* TCP_ENO_TEP_MANDATORY: no plain connection, ever */
+  int shared;                /* another process may hold it (fork, exec, SCM_RIGHTS) */
   pthread_mutex_t lock;      /* per-process: serialises option changes */
 
   /* the mapping may be kept for reuse when the socket ends (sock.c) */
@@ -156,6 +157,7 @@ int  sock_getname(struct shim_sock *s, int peer, struct sockaddr *a, socklen_t *
 int  sock_ioctl(int fd, struct shim_sock *s, unsigned long req, void *arg);
 void sock_attach_inherited(void);
 void sock_attach_received(const struct msghdr *m);
+void sock_note_sent(const struct msghdr *m);
 int  shim_eno_opt_readonly(int name);
 int  shim_direct_eno_getopt(int fd, int name, void *val, socklen_t *len);
 int  shim_direct_eno_setopt(int fd, int name, const void *val, socklen_t len);

@@ -165,6 +165,7 @@ static void forked_flush(struct forked_list *l)
 static void forked_collect(struct shim_sock *s, void *arg)
 {
   struct forked_list *l = arg;
+  s->shared = 1;                        /* in the parent, and the child's copy */
   if (s->kind != SK_STREAM || s->cache_tag == SHM_NO_CACHE)
     return;
   if (l->n == sizeof(l->ids) / sizeof(l->ids[0]))
@@ -1056,6 +1057,57 @@ static int post_setopt(struct shim_sock *s, int level, int name, const void *val
   return 0;
 }
 
+/*
+ * The ENO options a program sets between socket() and connect() — which
+ * TEPs' AEADs to offer, whether to resume, ENO on or off — would each cost a
+ * round trip to tund, like a second connect.  tund refuses them only when
+ * the SYN is out (EISCONN) or a malformed value (EINVAL); both are known
+ * here for a socket this process alone holds, so such an option is checked
+ * here and posted.  Options with more to check (TCP_ENO_TEPS, _RAW), with
+ * side effects (TCP_ENO_TEP_MANDATORY, _CACHE_FLUSH, _REKEY) and any
+ * socket another process may hold still wait for tund's answer: there the
+ * order of the two processes' requests at tund, not ours, decides whether
+ * the option is in force for a connect the other one makes.
+ */
+static int aead_list_ok(const uint8_t *v, socklen_t len)
+{
+  if (!v || len % 2 || len / 2 > 16)          /* TC_AEAD_LIST_MAX in stack/tcpcrypt.h */
+    return 0;
+  for (socklen_t i = 0; i < len; i += 2) {
+    unsigned id = (unsigned)v[i] << 8 | v[i + 1];
+    if (id != TCPINC_AEAD_AES_128_GCM && id != TCPINC_AEAD_AES_256_GCM && id != TCPINC_AEAD_CHACHA20_POLY1305)
+      return 0;
+  }
+  return 1;
+}
+
+static int eno_opt_postable(const struct shim_sock *s, int name, const void *val, socklen_t len)
+{
+  int v;
+  /* made by socket() here (not accepted, not attached), not yet connecting */
+  if (s->kind != SK_STREAM || s->cache_tag != SHM_OWN || s->connect_started || s->shared || !val || len < 1)
+    return 0;
+  switch (name) {
+  case TCP_CRYPT_ACONF:
+  case TCP_CRYPT_BCONF:
+    return aead_list_ok(val, len);
+  case TCP_ENO_ENABLED:
+  case TCP_ENO_SELF_GOPT:
+  case TCP_ENO_AA_MANDATORY:
+  case TCP_CRYPT_NORESUME:
+  case TCP_CRYPT_NOCACHE:
+    if (len < (socklen_t)sizeof(int))
+      return 0;
+    memcpy(&v, val, sizeof(v));
+    return name == TCP_ENO_ENABLED ? v >= -1 && v <= 1
+           : name == TCP_ENO_SELF_GOPT ? v >= 0 && v <= 31
+           : name == TCP_ENO_AA_MANDATORY ? v == 0 || v == 1
+           : 1;
+  default:
+    return 0;
+  }
+}
+
 static int forward_getopt(struct shim_sock *s, int level, int name, void *val, socklen_t *len)
 {
   struct enoipc_opt o = { .level = level, .name = name, .len = len ? (uint32_t)*len : 0 };
@@ -1372,6 +1424,8 @@ int sock_setsockopt(int fd, struct shim_sock *s, int level, int name, const void
       return -1;
     default:
       if (name >= TCPINC_OPT_BASE && name < TCPINC_OPT_BASE + 0x100) {
+        if (eno_opt_postable(s, name, val, len))
+          return post_setopt(s, level, name, val, len);
         int r = forward_setopt(s, level, name, val, len);
         if (r == 0 && name == TCP_ENO_TEP_MANDATORY && get_int(val, len, &v) == 0)
           s->tep_mandatory = v != 0;
@@ -1488,6 +1542,7 @@ static int attach_fd(int fd)
   if (st.state >= ENOSHM_S_CONNECTING)
     s->connect_started = s->kind == SK_STREAM;
   s->bound = st.state >= ENOSHM_S_BOUND;
+  s->shared = 1;
   fdt_set(fd, s);           /* the table's reference is the only one */
   if (shim_debug)
     shim_log("attached socket fd %d (tund socket %llu)", fd, (unsigned long long)id);
@@ -1557,6 +1612,28 @@ void sock_attach_received(const struct msghdr *m)
         fdt_put(stale);
       if (ctl_ensure() || attach_fd(fd))
         return;
+    }
+  }
+}
+
+/* The program passes descriptors over a unix socket: any of ours among them
+ * is shared with the receiver from now on (see post_eno_setopt). */
+void sock_note_sent(const struct msghdr *m)
+{
+  if (!m->msg_control || m->msg_controllen < sizeof(struct cmsghdr))
+    return;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)m); c; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(sizeof(int)))
+      continue;
+    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+      struct shim_sock *s = fd >= 0 && fdt_maybe(fd) ? fdt_get(fd) : NULL;
+      if (s) {
+        s->shared = 1;
+        fdt_put(s);
+      }
     }
   }
 }

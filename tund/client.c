@@ -286,9 +286,9 @@ static int handle(struct client *cl, struct enoipc_msg *m)
     err = c ? conn_setopt(c, o.level, o.name, m->payload + sizeof(o), o.len) : EBADF;
     if (m->hdr.type == ENOIPC_SETOPT)
       reply_result(cl, m, err, NULL, 0, NULL, 0);
-    else if (err && err != EBADF)   /* EBADF: the connection already ended */
-      log_debug("posted option %d/%d on connection %llu refused: %s", (int)o.level, (int)o.name,
-                (unsigned long long)m->hdr.sock, strerror(err));
+    else if (err && err != EBADF) {   /* EBADF: the connection already ended */
+      conn_posted_failed(c, o.level, o.name, err);
+    }
     return 0;
   }
   case ENOIPC_GETOPT: {

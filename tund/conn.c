@@ -1723,6 +1723,16 @@ int conn_setopt(struct conn *c, int level, int name, const uint8_t *val, uint32_
   return ENOPROTOOPT;
 }
 
+/* The shim posts only options it checked would succeed (shim/sock.c).  One
+ * that fails all the same (out of memory) is an option the program believes
+ * in force: end the socket rather than let it connect without. */
+void conn_posted_failed(struct conn *c, int level, int name, int err)
+{
+  tund_log_limited(LOG_WARN_, "posted option %d/%d on connection %llu failed: %s; aborting it", level, name,
+                   (unsigned long long)c->serial, strerror(err));
+  conn_abort(c, err);
+}
+
 int conn_getopt(struct conn *c, int level, int name, uint8_t *val, uint32_t *len)
 {
   if (level == IPPROTO_TCP) {

@@ -39,6 +39,11 @@ expect "TCP_ENO_TEPS unchanged after refused settings" "$(eno_val "$c" teps-afte
 expect "TCP_ENO_SELF_GOPT = 32" "$(eno_val "$c" badgopt-32)" EINVAL
 expect "TCP_ENO_SELF_GOPT = -1" "$(eno_val "$c" badgopt-neg)" EINVAL
 expect "TCP_ENO_ENABLED = 2" "$(eno_val "$c" badenabled-2)" EINVAL
+expect "TCP_ENO_AA_MANDATORY = 2" "$(eno_val "$c" badaamand-2)" EINVAL
+expect "TCP_CRYPT_ACONF of odd length" "$(eno_val "$c" badaconf-odd)" EINVAL
+expect "TCP_CRYPT_ACONF with an unknown AEAD" "$(eno_val "$c" badaconf-unknown)" EINVAL
+expect "TCP_CRYPT_ACONF with 17 AEADs" "$(eno_val "$c" badaconf-17)" EINVAL
+expect "TCP_CRYPT_BCONF with an unknown AEAD" "$(eno_val "$c" badbconf-unknown)" EINVAL
 for f in "$c" "$s"; do
   w=$([ "$f" = "$c" ] && echo connector || echo acceptor)
   expect "$w: TCP_ENO_TEPS after connect" "$(eno_val "$f" after-teps)" EISCONN

@@ -155,6 +155,17 @@ static void pre_opts(int fd)
     set_int(fd, "badgopt-32", TCP_ENO_SELF_GOPT, 32);
     set_int(fd, "badgopt-neg", TCP_ENO_SELF_GOPT, -1);
     set_int(fd, "badenabled-2", TCP_ENO_ENABLED, 2);
+    set_int(fd, "badaamand-2", TCP_ENO_AA_MANDATORY, 2);
+    /* AEAD lists (checked in the shim before it posts them to tund) */
+    unsigned char odd[] = { 0x00 }, unk[] = { 0x00, 0x01, 0x00, 0x05 }, many[34];
+    for (size_t i = 0; i < sizeof(many); i += 2) {
+      many[i] = 0x00;
+      many[i + 1] = 0x01;
+    }
+    set_bytes(fd, "badaconf-odd", TCP_CRYPT_ACONF, odd, sizeof(odd));
+    set_bytes(fd, "badaconf-unknown", TCP_CRYPT_ACONF, unk, sizeof(unk));
+    set_bytes(fd, "badaconf-17", TCP_CRYPT_ACONF, many, sizeof(many));
+    set_bytes(fd, "badbconf-unknown", TCP_CRYPT_BCONF, unk, sizeof(unk));
   }
   if (o_teps) {
     n = parse_hexlist(o_teps, b, sizeof(b));
