@@ -1591,10 +1591,9 @@ void sock_attach_inherited(void)
       return;
 }
 
-/* Sockets another process passed us (SCM_RIGHTS) arrive as bare pair ends:
- * without this the program would write its bytes into tund's wake-up
- * channel.  Called after every recvmsg() that brought control data. */
-void sock_attach_received(const struct msghdr *m)
+/* fn(fd) for each descriptor the SCM_RIGHTS parts of m carry, until fn
+ * returns nonzero. */
+static void passed_fds(const struct msghdr *m, int (*fn)(int fd))
 {
   if (!m->msg_control || m->msg_controllen < sizeof(struct cmsghdr))
     return;
@@ -1605,38 +1604,40 @@ void sock_attach_received(const struct msghdr *m)
     for (size_t i = 0; i < n; i++) {
       int fd;
       memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-      if (fd < 0 || ctl_is_internal_fd(fd) || !is_unix_stream(fd))
-        continue;
-      struct shim_sock *stale = fdt_take(fd);   /* the number is new: an entry is stale */
-      if (stale)
-        fdt_put(stale);
-      if (ctl_ensure() || attach_fd(fd))
+      if (fd >= 0 && fn(fd))
         return;
     }
   }
 }
 
-/* The program passes descriptors over a unix socket: any of ours among them
- * is shared with the receiver from now on (see post_eno_setopt). */
-void sock_note_sent(const struct msghdr *m)
+static int attach_passed(int fd)
 {
-  if (!m->msg_control || m->msg_controllen < sizeof(struct cmsghdr))
-    return;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)m); c; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(sizeof(int)))
-      continue;
-    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < n; i++) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-      struct shim_sock *s = fd >= 0 && fdt_maybe(fd) ? fdt_get(fd) : NULL;
-      if (s) {
-        s->shared = 1;
-        fdt_put(s);
-      }
-    }
-  }
+  if (ctl_is_internal_fd(fd) || !is_unix_stream(fd))
+    return 0;
+  struct shim_sock *stale = fdt_take(fd);   /* the number is new: an entry is stale */
+  if (stale)
+    fdt_put(stale);
+  return ctl_ensure() || attach_fd(fd);
 }
+
+/* Sockets another process passed us (SCM_RIGHTS) arrive as bare pair ends:
+ * without this the program would write its bytes into tund's wake-up
+ * channel.  Called after every recvmsg() that brought control data. */
+void sock_attach_received(const struct msghdr *m) { passed_fds(m, attach_passed); }
+
+static int mark_shared(int fd)
+{
+  struct shim_sock *s = fdt_maybe(fd) ? fdt_get(fd) : NULL;
+  if (s) {
+    s->shared = 1;
+    fdt_put(s);
+  }
+  return 0;
+}
+
+/* The program passes descriptors over a unix socket: any of ours among them
+ * is shared with the receiver from now on (see eno_opt_postable). */
+void sock_note_sent(const struct msghdr *m) { passed_fds(m, mark_shared); }
 
 /* ---- ENO options on plain kernel TCP sockets ------------------------------------
  * Loopback and "direct" connections, and the connections a listener takes
