@@ -1069,18 +1069,6 @@ static int post_setopt(struct shim_sock *s, int level, int name, const void *val
  * order of the two processes' requests at tund, not ours, decides whether
  * the option is in force for a connect the other one makes.
  */
-static int aead_list_ok(const uint8_t *v, socklen_t len)
-{
-  if (!v || len % 2 || len / 2 > 16)          /* TC_AEAD_LIST_MAX in stack/tcpcrypt.h */
-    return 0;
-  for (socklen_t i = 0; i < len; i += 2) {
-    unsigned id = (unsigned)v[i] << 8 | v[i + 1];
-    if (id != TCPINC_AEAD_AES_128_GCM && id != TCPINC_AEAD_AES_256_GCM && id != TCPINC_AEAD_CHACHA20_POLY1305)
-      return 0;
-  }
-  return 1;
-}
-
 static int eno_opt_postable(const struct shim_sock *s, int name, const void *val, socklen_t len)
 {
   int v;
@@ -1090,7 +1078,7 @@ static int eno_opt_postable(const struct shim_sock *s, int name, const void *val
   switch (name) {
   case TCP_CRYPT_ACONF:
   case TCP_CRYPT_BCONF:
-    return aead_list_ok(val, len);
+    return enoipc_aead_list_ok(val, len);
   case TCP_ENO_ENABLED:
   case TCP_ENO_SELF_GOPT:
   case TCP_ENO_AA_MANDATORY:
@@ -1099,10 +1087,7 @@ static int eno_opt_postable(const struct shim_sock *s, int name, const void *val
     if (len < (socklen_t)sizeof(int))
       return 0;
     memcpy(&v, val, sizeof(v));
-    return name == TCP_ENO_ENABLED ? v >= -1 && v <= 1
-           : name == TCP_ENO_SELF_GOPT ? v >= 0 && v <= 31
-           : name == TCP_ENO_AA_MANDATORY ? v == 0 || v == 1
-           : 1;
+    return enoipc_eno_int_ok(name, v);
   default:
     return 0;
   }

@@ -286,9 +286,8 @@ static int handle(struct client *cl, struct enoipc_msg *m)
     err = c ? conn_setopt(c, o.level, o.name, m->payload + sizeof(o), o.len) : EBADF;
     if (m->hdr.type == ENOIPC_SETOPT)
       reply_result(cl, m, err, NULL, 0, NULL, 0);
-    else if (err && err != EBADF) {   /* EBADF: the connection already ended */
+    else if (err && err != EBADF)   /* EBADF: the connection already ended */
       conn_posted_failed(c, o.level, o.name, err);
-    }
     return 0;
   }
   case ENOIPC_GETOPT: {

@@ -204,8 +204,7 @@ static int parse_aead_list(const char *v, uint16_t *out, int max, int *n)
     if (!found) {
       char *end;
       unsigned long x = strtoul(tok, &end, 0);
-      if (*end || (x != TCPINC_AEAD_AES_128_GCM && x != TCPINC_AEAD_AES_256_GCM &&
-                   x != TCPINC_AEAD_CHACHA20_POLY1305) || k >= max)
+      if (*end || x > 0xffff || !enoipc_aead_supported((unsigned)x) || k >= max)
         return -1;
       out[k++] = (uint16_t)x;
     }

@@ -972,17 +972,14 @@ static int get_int(const uint8_t *val, uint32_t len, int *v)
   return 0;
 }
 
+_Static_assert(ENOIPC_AEAD_LIST_MAX == TC_AEAD_LIST_MAX, "one limit for AEAD lists");
+
 static int parse_aead_list(const uint8_t *val, uint32_t len, uint16_t *out, int *n)
 {
-  if (len % 2 || len / 2 > TC_AEAD_LIST_MAX)
+  if (!enoipc_aead_list_ok(val, len))
     return EINVAL;
-  for (uint32_t i = 0; i < len / 2; i++) {
-    uint16_t id = (uint16_t)(val[2 * i] << 8 | val[2 * i + 1]);
-    if (id != TCPINC_AEAD_AES_128_GCM && id != TCPINC_AEAD_AES_256_GCM &&
-        id != TCPINC_AEAD_CHACHA20_POLY1305)
-      return EINVAL;
-    out[i] = id;
-  }
+  for (uint32_t i = 0; i < len / 2; i++)
+    out[i] = (uint16_t)(val[2 * i] << 8 | val[2 * i + 1]);
   *n = (int)(len / 2);
   return 0;
 }
@@ -995,7 +992,7 @@ int crypt_setopt(struct conn *c, int name, const uint8_t *val, uint32_t len)
   case TCP_ENO_ENABLED:
     if ((e = get_int(val, len, &v)))
       return e;
-    if (v < -1 || v > 1)
+    if (!enoipc_eno_int_ok(name, v))
       return EINVAL;
     if (syn_sent(c))
       return EISCONN;
@@ -1021,7 +1018,7 @@ int crypt_setopt(struct conn *c, int name, const uint8_t *val, uint32_t len)
   case TCP_ENO_SELF_GOPT:
     if ((e = get_int(val, len, &v)))
       return e;
-    if (v < 0 || v > 31)
+    if (!enoipc_eno_int_ok(name, v))
       return EINVAL;
     if (syn_sent(c))
       return EISCONN;
@@ -1032,7 +1029,7 @@ int crypt_setopt(struct conn *c, int name, const uint8_t *val, uint32_t len)
   case TCP_ENO_AA_MANDATORY:
     if ((e = get_int(val, len, &v)))
       return e;
-    if (v != 0 && v != 1)
+    if (!enoipc_eno_int_ok(name, v))
       return EINVAL;
     if (syn_sent(c))
       return EISCONN;
@@ -1043,7 +1040,7 @@ int crypt_setopt(struct conn *c, int name, const uint8_t *val, uint32_t len)
   case TCP_ENO_TEP_MANDATORY:
     if ((e = get_int(val, len, &v)))
       return e;
-    if (v != 0 && v != 1)
+    if (!enoipc_eno_int_ok(name, v))
       return EINVAL;
     if (!(o = opts_of(c)))
       return ENOBUFS;

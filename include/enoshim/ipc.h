@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "tcpinc.h"
+
 #define ENOIPC_VERSION     1u
 #define ENOIPC_MAX_MSG     4096u
 #define ENOIPC_MAX_FDS     2u
@@ -158,7 +160,7 @@ enum enoipc_cmd {
 
 /* One connection or listener, as the status command shows it. */
 struct enoipc_status_entry {
-  uint64_t id;
+  uint64_t id;            /* the public serial (enoctl), not the request id */
   uint32_t pid;           /* last process that used it */
   uint8_t  kind;          /* ENOIPC_KIND_* */
   uint8_t  state;         /* enum enoshm_state */
@@ -237,5 +239,39 @@ static inline void enoipc_rd_init(struct enoipc_rd *r, const struct enoipc_msg *
 int enoipc_rd_bytes(struct enoipc_rd *r, void *out, size_t n);
 const uint8_t *enoipc_rd_view(struct enoipc_rd *r, size_t n);
 int enoipc_rd_end(const struct enoipc_rd *r);
+
+/* ---- option values ----------------------------------------------------------
+ * tund checks these on ENOIPC_SETOPT; the shim checks the same before it
+ * posts an ENO option (ENOIPC_SETOPT_POSTED), so one set of rules serves both. */
+#define ENOIPC_AEAD_LIST_MAX 16u    /* AEADs in TCP_CRYPT_ACONF/BCONF (TC_AEAD_LIST_MAX) */
+
+static inline int enoipc_aead_supported(unsigned id)
+{
+  return id == TCPINC_AEAD_AES_128_GCM || id == TCPINC_AEAD_AES_256_GCM ||
+         id == TCPINC_AEAD_CHACHA20_POLY1305;
+}
+
+/* a TCP_CRYPT_ACONF/BCONF value: 2-byte big-endian ids, each supported */
+static inline int enoipc_aead_list_ok(const uint8_t *v, size_t len)
+{
+  if (len % 2 || len / 2 > ENOIPC_AEAD_LIST_MAX)
+    return 0;
+  for (size_t i = 0; i < len; i += 2)
+    if (!enoipc_aead_supported((unsigned)v[i] << 8 | v[i + 1]))
+      return 0;
+  return 1;
+}
+
+/* the integer ENO options with a fixed range (api-06 §2.1) */
+static inline int enoipc_eno_int_ok(int name, int v)
+{
+  switch (name) {
+  case TCP_ENO_ENABLED:      return v >= -1 && v <= 1;
+  case TCP_ENO_SELF_GOPT:    return v >= 0 && v <= 31;
+  case TCP_ENO_AA_MANDATORY:
+  case TCP_ENO_TEP_MANDATORY: return v == 0 || v == 1;
+  default:                   return 1;
+  }
+}
 
 #endif
