@@ -61,17 +61,26 @@ static struct conn *pending_head;   /* connections with work for the end of the 
  * A socket's id is its capability.  Every client of tund runs as tund's uid,
  * but a request names its socket only by id, so a sequential id would let
  * any program of the user shut down, reconnect or re-option another's
- * sockets by counting.  Ids are therefore 63 random bits (bit 63 marks
- * listener keys in the spare table) that reach only the socket's holders:
- * the SOCKET and ATTACH replies, the accept record on the listener's own
- * pair, and the shared header of the socket's memory.  enoctl status and the
- * logs show the sequential `serial` instead.
+ * sockets by counting.  Ids are therefore 63 unpredictable bits (bit 63
+ * marks listener keys in the spare table) that reach only the socket's
+ * holders: the SOCKET and ATTACH replies, the accept record on the
+ * listener's own pair, and the shared header of the socket's memory.
+ * enoctl status and the logs show the sequential `serial` instead.
  */
+static uint8_t id_key[crypto_shorthash_KEYBYTES];
+static uint64_t id_ctr;
+
+/* SipHash of a counter under a key drawn at start: as unpredictable as
+ * fresh random bits to anyone without the key, and no getrandom() per
+ * socket (the same construction as the ISNs in stack/lwip_glue.c). */
 static uint64_t new_id(void)
 {
   uint64_t id;
   do {
-    randombytes_buf(&id, sizeof(id));
+    uint8_t h[crypto_shorthash_BYTES];
+    id_ctr++;
+    crypto_shorthash(h, (const uint8_t *)&id_ctr, sizeof(id_ctr), id_key);
+    memcpy(&id, h, sizeof(id));
     id &= ~SPARE_KEY_LISTENER;
   } while (id == 0 || conn_find(id));
   return id;
@@ -1910,6 +1919,7 @@ static void on_unreachable(struct tcp_pcb *pcb, int err)
 void conn_module_init(void)
 {
   glue_on_unreachable = on_unreachable;
+  randombytes_buf(id_key, sizeof(id_key));
   crypt_module_init();
   sys_timeout(200, conn_tick, NULL);
 }
