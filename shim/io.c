@@ -187,7 +187,7 @@ ssize_t io_recv(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt
     }
     /* nothing buffered */
     struct enoshm_status st;
-    enoshm_status_read(m, &st);
+    sock_status(s, &st);
     if (atomic_load_explicit(&m->rx_prod, memory_order_acquire) != prod)
       continue;       /* bytes arrived while we looked */
     if (st.flags & ENOSHM_F_RX_EOF) {
@@ -259,7 +259,7 @@ void shim_raise_sigpipe(void)
 static int tx_state(struct shim_sock *s, int flags, size_t sent)
 {
   struct enoshm_status st;
-  enoshm_status_read(s->shm, &st);
+  sock_status(s, &st);
   if (st.state == ENOSHM_S_ESTABLISHED && !(st.flags & ENOSHM_F_TX_SHUT) && !s->shut_wr)
     return 0;
   if (st.state == ENOSHM_S_CONNECTING)

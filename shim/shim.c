@@ -120,6 +120,22 @@ SHIM_API int connect(int fd, const struct sockaddr *a, socklen_t l)
   WITH_SOCK(fd, sock_connect(fd, s, a, l), real.connect(fd, a, l));
 }
 
+/* Watched for one thing: an edge-triggered registration of a socket whose
+ * blocking connect() may have left its wake-up byte queued (sock_settle). */
+SHIM_API int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+  ensure();
+  if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && ev && (ev->events & EPOLLET) && fdt_maybe(fd)) {
+    struct shim_sock *s = fdt_get(fd);
+    if (s) {
+      if (s->wake_queued)
+        sock_settle(fd, s);
+      fdt_put(s);
+    }
+  }
+  return real.epoll_ctl(epfd, op, fd, ev);
+}
+
 SHIM_API int shutdown(int fd, int how)
 {
   WITH_SOCK(fd, sock_shutdown(fd, s, how), real.shutdown(fd, how));

@@ -59,6 +59,7 @@
   X(int, getsockopt, (int, int, int, void *, socklen_t *)) \
   X(int, setsockopt, (int, int, int, const void *, socklen_t)) \
   X(int, close_range, (unsigned int, unsigned int, int)) \
+  X(int, epoll_ctl, (int, int, int, struct epoll_event *)) \
   X(void, closefrom, (int)) \
   X(ssize_t, __read_chk, (int, void *, size_t, size_t)) \
   X(ssize_t, __recv_chk, (int, void *, size_t, size_t, int)) \
@@ -95,6 +96,8 @@ struct shim_sock {
   int bound;
   int kfd;                   /* kernel socket bound for this socket (bind/listen), or -1 */
   int connect_started;
+  int connect_posted;        /* the CONNECT went without waiting (sock_connect) */
+  int wake_queued;           /* a blocking wait's wake-up byte may still be queued */
   int shut_rd;
   int shut_wr;
   int err_reported;          /* SO_ERROR / a read already returned st.error */
@@ -108,6 +111,16 @@ struct shim_sock {
   dev_t shm_dev;
   ino_t shm_ino;
 };
+
+/* The status block as the program must see it.  After a posted connect
+ * that tund has not taken yet, tund still says NEW (or BOUND): to the
+ * program the socket is connecting from the moment connect() returned. */
+static inline void sock_status(const struct shim_sock *s, struct enoshm_status *st)
+{
+  enoshm_status_read(s->shm, st);
+  if (s->connect_posted && st->state < ENOSHM_S_CONNECTING)
+    st->state = ENOSHM_S_CONNECTING;
+}
 
 #define SHM_NO_CACHE     (~0ull)
 #define SHM_OWN          0ull
@@ -150,6 +163,7 @@ int  sock_bind(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t 
 int  sock_listen(int fd, struct shim_sock *s, int backlog);
 int  sock_accept(int fd, struct shim_sock *s, struct sockaddr *a, socklen_t *len, int flags);
 int  sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t len);
+void sock_settle(int fd, struct shim_sock *s);
 int  sock_shutdown(int fd, struct shim_sock *s, int how);
 int  sock_getsockopt(int fd, struct shim_sock *s, int level, int name, void *val, socklen_t *len);
 int  sock_setsockopt(int fd, struct shim_sock *s, int level, int name, const void *val, socklen_t len);

@@ -339,6 +339,16 @@ int sock_getname(struct shim_sock *s, int peer, struct sockaddr *a, socklen_t *l
     return -1;
   }
   enoshm_status_read(s->shm, &st);
+  if (!peer && s->connect_posted && st.state < ENOSHM_S_CONNECTING) {
+    /* tund picks the local port when it takes the posted connect; any
+     * request it answers is handled after that one (one ordered channel) */
+    struct enoipc_opt o = { .level = IPPROTO_TCP, .name = TCP_MAXSEG, .len = sizeof(int) };
+    uint8_t buf[ENOIPC_OPT_MAX];
+    size_t bl = sizeof(buf);
+    int err;
+    ctl_call(ENOIPC_GETOPT, s->id, &o, sizeof(o), NULL, 0, NULL, 0, &err, buf, &bl, NULL, NULL, NULL);
+    enoshm_status_read(s->shm, &st);
+  }
   if (peer) {
     if (st.state != ENOSHM_S_ESTABLISHED && st.state != ENOSHM_S_CLOSED) {
       errno = ENOTCONN;
@@ -844,11 +854,15 @@ int io_wait_writable(int fd, int flags)
 /* io_wait_writable() leaves its byte queued on our end until tund reads it,
  * and that read makes the kernel signal EPOLLOUT on our end once more: an
  * edge-triggered epoll set up right after a blocking connect() would see a
- * second EPOLLOUT edge with nothing changed (kernel TCP gives one).  tund is
- * awake (it has just drained the filler), so wait briefly, bounded, until it
- * has taken the byte. */
-static void io_settle(int fd)
+ * second EPOLLOUT edge with nothing changed (kernel TCP gives one).  Only an
+ * edge-triggered registration can tell, so connect() just notes the byte and
+ * epoll_ctl() (shim.c) settles it: tund is awake (it has just drained the
+ * filler), so wait briefly, bounded, until it has taken the byte.  Doing it
+ * in every connect() cost a sched_yield spin per connection, on the CPU the
+ * peer's side needed. */
+void sock_settle(int fd, struct shim_sock *s)
 {
+  s->wake_queued = 0;
   for (int i = 0; i < 400; i++) {
     int q = 0;
     if (real.ioctl(fd, SIOCOUTQ, &q) < 0 || q <= 0)
@@ -865,7 +879,7 @@ static void io_settle(int fd)
 static int connect_result(struct shim_sock *s)
 {
   struct enoshm_status st;
-  enoshm_status_read(s->shm, &st);
+  sock_status(s, &st);
   if (st.state == ENOSHM_S_ESTABLISHED)
     return 0;
   if (st.state == ENOSHM_S_CLOSED) {
@@ -920,18 +934,34 @@ int sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_
     shim_internal_close(s->kfd);   /* bound for a direct route that is not taken */
     s->kfd = -1;
   }
-  int r = ctl_call(ENOIPC_CONNECT, s->id, &ia, sizeof(ia), NULL, 0, NULL, 0, &err, NULL, NULL, NULL, NULL, NULL);
-  if (r) {
-    errno = ENETDOWN;
-    return -1;
+  if (s->kind == SK_STREAM && s->cache_tag == SHM_OWN && !s->shared) {
+    /* Made by socket() here, never connected, held by no other process: the
+     * CONNECT goes without waiting for tund's answer, one round trip (two
+     * wake-ups) fewer per connection.  Every outcome, an error tund finds
+     * at once (no route, no free port) included, comes through the status
+     * block that the wait below reads anyway; until tund has taken the
+     * request, sock_status() shows the socket connecting.  A socket another
+     * process may hold waits for the answer: that process's connect() could
+     * be the one tund takes first, and this one must then say EALREADY. */
+    if (ctl_post(ENOIPC_CONNECT_POSTED, s->id, &ia, sizeof(ia), NULL, 0)) {
+      errno = ENETDOWN;
+      return -1;
+    }
+    s->connect_posted = 1;
+  } else {
+    int r = ctl_call(ENOIPC_CONNECT, s->id, &ia, sizeof(ia), NULL, 0, NULL, 0, &err, NULL, NULL, NULL, NULL, NULL);
+    if (r) {
+      errno = ENETDOWN;
+      return -1;
+    }
+    if (err) {
+      errno = err;
+      return -1;
+    }
   }
-  if (err) {
-    errno = err;
-    return -1;
-  }
-  /* Unwritable until tund says connected.  Filled after tund took the
-   * request: fillers that arrive once the connection is up (or failed) are
-   * drained at once, and none can be drained while it is still new. */
+  /* Unwritable until tund says connected or failed: tund drains the fillers
+   * then, and never while it sees the socket as new (so a filler cannot
+   * overtake a posted CONNECT). */
   io_fill(fd);
   s->connect_started = 1;
   int fl = real.fcntl(fd, F_GETFL);
@@ -945,7 +975,7 @@ int sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_
   for (int waited = 0;; waited = 1) {
     int c = connect_result(s);
     if (c == 0 && waited)
-      io_settle(fd);
+      s->wake_queued = 1;
     if (c <= 0)
       return c;
     if (io_wait_writable(fd, 0) < 0) {

@@ -274,6 +274,16 @@ static int handle(struct client *cl, struct enoipc_msg *m)
     reply_result(cl, m, err, NULL, 0, NULL, 0);
     return 0;
   }
+  case ENOIPC_CONNECT_POSTED: {
+    struct enoipc_addr a;
+    if (!expect(m, sizeof(a), 0))
+      return -1;
+    memcpy(&a, m->payload, sizeof(a));
+    c = req_conn(cl, m);
+    if (c && (err = conn_connect(c, &a)))
+      conn_connect_posted_failed(c, err);
+    return 0;
+  }
   case ENOIPC_SETOPT:
   case ENOIPC_SETOPT_POSTED: {
     struct enoipc_opt o;

@@ -259,8 +259,9 @@ void conn_update_writable(struct conn *c)
     can = 1;
   else if (c->st.state == ENOSHM_S_ESTABLISHED)
     can = conn_tx_free(c) >= c->tx_size / 4 || (c->st.flags & ENOSHM_F_TX_SHUT);
-  else if (c->st.state == ENOSHM_S_NEW || c->st.state == ENOSHM_S_BOUND)
-    can = 1;
+  /* NEW/BOUND: not drained.  The shim fills its end only once it has asked
+   * for a connect; a posted CONNECT may reach us after the filler does, and
+   * draining then would wake a blocking connect() before anything happened. */
   if (can && conn_drain_t(c) > 0)
     conn_mark_pending(c);    /* look at the rings again: see conn_drain_t() */
 }
@@ -1730,6 +1731,24 @@ int conn_setopt(struct conn *c, int level, int name, const uint8_t *val, uint32_
     }
   }
   return ENOPROTOOPT;
+}
+
+/* A posted connect (the shim does not wait for the answer: shim/sock.c)
+ * that tund refuses at once — no route, no free port, out of memory — ends
+ * the socket with that error, as a connect that failed on the wire would:
+ * the program's blocking connect(), SO_ERROR and poll learn it from the
+ * status block.  EISCONN/EALREADY come only from a program that did not
+ * follow the shim's rules (it posts on a socket it has not connected and
+ * that nobody else holds); they must not end a connection in progress. */
+void conn_connect_posted_failed(struct conn *c, int err)
+{
+  if (err == EISCONN || err == EALREADY) {
+    tund_log_limited(LOG_WARN_, "posted connect on connection %llu: %s; ignored", (unsigned long long)c->serial,
+                     strerror(err));
+    return;
+  }
+  log_debug("posted connect on conn %llu refused: %s", (unsigned long long)c->serial, strerror(err));
+  conn_abort(c, err);
 }
 
 /* The shim posts only options it checked would succeed (shim/sock.c).  One

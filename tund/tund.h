@@ -137,6 +137,7 @@ int  conn_listen(struct conn *c, int backlog, int kfd);
 int  conn_connect(struct conn *c, const struct enoipc_addr *a);
 int  conn_setopt(struct conn *c, int level, int name, const uint8_t *val, uint32_t len);
 void conn_posted_failed(struct conn *c, int level, int name, int err);
+void conn_connect_posted_failed(struct conn *c, int err);
 int  conn_getopt(struct conn *c, int level, int name, uint8_t *val, uint32_t *len);
 int  conn_shutdown(struct conn *c, int how);
 int  conn_attach(int pairfd, uint64_t *id, uint32_t *kind, int *memfd, uint32_t *shm_size);

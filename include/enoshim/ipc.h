@@ -52,6 +52,9 @@ enum enoipc_type {
                             keepalive, linger, reuse); saves the round trip */
   ENOIPC_FORKED,         /* p: u64 socket ids        r: RESULT (a child is about to
                             inherit these: their shm must never be reused) */
+  ENOIPC_CONNECT_POSTED, /* p: addr                  no reply: a connect on a socket
+                            only this process holds; the outcome (or an error
+                            tund finds at once) comes through the status block */
   /* replies, tund -> program */
   ENOIPC_RESULT = 100,   /* p: result + type-specific data */
   ENOIPC_STATUS_ENTRY,   /* p: status_entry */

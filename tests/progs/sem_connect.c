@@ -43,9 +43,33 @@ static void nb_to_listener(int fam)
   int s = nb_socket(fam);
   struct sockaddr_storage ss, peer;
   socklen_t sl = mkaddr(fam, host, port, &ss);
+  int sent_early = 0;
   int r = connect(s, (struct sockaddr *)&ss, sl);
   /* 0 is tolerated here; nb_always_inprogress() below insists on Linux's EINPROGRESS */
   CHECK(r == 0 || errno == EINPROGRESS, "non-blocking connect returned %d, expected EINPROGRESS", r);
+  if (r < 0) {
+    /* at once, before the connection is up (the shim posts the connect to
+     * tund and does not wait): the local port is already chosen, and a
+     * send or recv says EAGAIN, as on a kernel socket in SYN-SENT */
+    char b = 0;
+    ssize_t n = recv(s, &b, 1, 0);
+    if (n < 0 && errno == EAGAIN) {
+      n = send(s, &b, 1, MSG_NOSIGNAL);
+      /* the connection may be up by now: 1 byte sent is fine too (read below) */
+      CHECK(n == 1 || (n < 0 && errno == EAGAIN), "send while connecting: %zd (errno %d), expected EAGAIN",
+            n, errno);
+      sent_early = n == 1;
+    } else {
+      CHECK(n < 0 && errno == EAGAIN, "recv while connecting: %zd (errno %d), expected EAGAIN", n, errno);
+    }
+    struct sockaddr_storage me;
+    socklen_t ml = sizeof(me);
+    CHECK(getsockname(s, (struct sockaddr *)&me, &ml) == 0, "getsockname while connecting");
+    int lport = me.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&me)->sin6_port)
+                                         : ntohs(((struct sockaddr_in *)&me)->sin_port);
+    CHECK(me.ss_family == fam && lport != 0, "getsockname right after connect: family %d port %d",
+          me.ss_family, lport);
+  }
   int re = wait_fd(s, POLLOUT, 10000);
   CHECK(re & POLLOUT, "no POLLOUT within 10 s (revents 0x%x)", re);
   CHECK(!(re & (POLLERR | POLLHUP)), "POLLERR/POLLHUP on a good connect (0x%x)", re);
@@ -59,6 +83,11 @@ static void nb_to_listener(int fam)
   r = connect(s, (struct sockaddr *)&ss, sl);
   CHECK(r < 0 && errno == EISCONN, "third connect: %d, expected EISCONN", r);
   int k = k_accept(l, 5000);
+  if (sent_early) {
+    char b = 1;
+    CHECK(wait_fd(k, POLLIN, 5000) & POLLIN, "the byte sent while connecting did not arrive");
+    CHECK(recv(k, &b, 1, 0) == 1 && b == 0, "the byte sent while connecting");
+  }
   xfer_check(s, k, 5000, 1, "after non-blocking connect");
   close(s);
   close(k);
