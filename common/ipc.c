@@ -74,6 +74,11 @@ void enoipc_msg_close_fds(struct enoipc_msg *msg)
 
 int enoipc_recv(int fd, struct enoipc_msg *msg)
 {
+  return enoipc_recv_flags(fd, msg, 0);
+}
+
+int enoipc_recv_flags(int fd, struct enoipc_msg *msg, int flags)
+{
   struct iovec iov;
   struct msghdr mh;
   union {
@@ -93,7 +98,7 @@ int enoipc_recv(int fd, struct enoipc_msg *msg)
   mh.msg_control = cbuf.buf;
   mh.msg_controllen = sizeof(cbuf.buf);
   do {
-    n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+    n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | flags);
   } while (n < 0 && errno == EINTR);
   if (n < 0)
     return -errno;

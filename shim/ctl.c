@@ -86,10 +86,15 @@ int ctl_internal_list(int *out, int max)
 int shim_move_high(int fd);
 int shim_move_high(int fd)
 {
-  struct rlimit rl;
-  int base = 900;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1024 && rl.rlim_cur > 64)
-    base = (int)rl.rlim_cur - 64;
+  static _Atomic int cached_base;
+  int base = atomic_load_explicit(&cached_base, memory_order_relaxed);
+  if (!base) {
+    struct rlimit rl;
+    base = 900;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1024 && rl.rlim_cur > 64)
+      base = (int)rl.rlim_cur - 64;
+    atomic_store_explicit(&cached_base, base, memory_order_relaxed);
+  }
   int nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, base);
   if (nfd < 0)
     return fd;
@@ -114,21 +119,76 @@ void shim_internal_close(int fd)
   real.close(fd);
 }
 
+/* ---- the standby socket (tund/client.c: client_standby) ------------------------------
+ *
+ * A socket tund made ahead for this process: socket() takes it without a
+ * round trip.  Until then both its fds are the shim's own (moved high,
+ * protected like the control connection).  Under ctl_lock. */
+static struct {
+  uint64_t id;
+  int pfd, memfd;
+  uint32_t shm_size;
+} standby = { 0, -1, -1, 0 };
+static int standby_asked;        /* a WANT or TAKE went out; its STANDBY may be on the way */
+static unsigned sockets_made;    /* socket() calls that asked tund the usual way */
+
+static void standby_drop_locked(void)
+{
+  if (standby.pfd >= 0) {
+    internal_del(standby.pfd);
+    real.close(standby.pfd);   /* tund sees the end close and forgets the socket */
+  }
+  if (standby.memfd >= 0) {
+    internal_del(standby.memfd);
+    real.close(standby.memfd);
+  }
+  standby.pfd = standby.memfd = -1;
+  standby.id = 0;
+  standby_asked = 0;
+}
+
+/* A message on the control connection other than the reply waited for: a
+ * standby socket we asked for, or a stray to drop. */
+static void ctl_unasked_locked(struct enoipc_msg *m)
+{
+  struct enoipc_socket_ok ok;
+  if (m->hdr.type != ENOIPC_STANDBY || m->nfds != 2 || m->plen != sizeof(ok) || !m->hdr.sock ||
+      !standby_asked || standby.pfd >= 0) {
+    enoipc_msg_close_fds(m);
+    return;
+  }
+  memcpy(&ok, m->payload, sizeof(ok));
+  standby.id = m->hdr.sock;
+  standby.pfd = shim_internal_fd(m->fds[0]);
+  standby.memfd = shim_internal_fd(m->fds[1]);
+  standby.shm_size = ok.shm_size;
+  standby_asked = 0;
+  m->nfds = 0;
+}
+
+static int move_internal(int fd)
+{
+  int nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+  if (nfd < 0)
+    return fd;
+  internal_del(fd);
+  internal_add(nfd);
+  real.close(fd);
+  return nfd;
+}
+
 /* The program wants this fd number (dup2 onto it): move ours away. */
 void ctl_protect_fd(int fd)
 {
   if (!ctl_is_internal_fd(fd))
     return;
   pthread_mutex_lock(&ctl_lock);
-  if (fd == shim_ctl_fd) {
-    int nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
-    if (nfd >= 0) {
-      internal_del(fd);
-      internal_add(nfd);
-      shim_ctl_fd = nfd;
-      real.close(fd);
-    }
-  }
+  if (fd == shim_ctl_fd)
+    shim_ctl_fd = move_internal(fd);
+  else if (fd == standby.pfd)
+    standby.pfd = move_internal(fd);
+  else if (fd == standby.memfd)
+    standby.memfd = move_internal(fd);
   pthread_mutex_unlock(&ctl_lock);
 }
 
@@ -149,6 +209,7 @@ const char *shim_socket_path(void)
 
 static void ctl_drop_locked(void)
 {
+  standby_drop_locked();
   if (shim_ctl_fd >= 0) {
     internal_del(shim_ctl_fd);
     real.close(shim_ctl_fd);
@@ -213,6 +274,8 @@ static int ctl_ensure_locked(void)
     return 0;
   if (shim_ctl_fd >= 0) {
     /* inherited through a fork we were not told about (clone): not ours */
+    standby_drop_locked();
+    sockets_made = 0;
     internal_del(shim_ctl_fd);
     real.close(shim_ctl_fd);
     shim_ctl_fd = -1;
@@ -259,7 +322,7 @@ int ctl_call(uint16_t type, uint64_t sock, const void *p1, size_t n1, const void
     }
     if (m.hdr.type == ENOIPC_RESULT && m.hdr.seq == seq)
       break;
-    enoipc_msg_close_fds(&m);      /* stray message: ignore */
+    ctl_unasked_locked(&m);
   }
   struct enoipc_result res;
   if (m.plen < sizeof(res)) {
@@ -297,6 +360,51 @@ out:
   return r;
 }
 
+/* socket(): take the standby socket if one is here.  Returns the program's
+ * fd (the lowest free number, as socket() gives; close-on-exec if asked)
+ * with the socket's id and memfd (the caller maps and closes it), or -1:
+ * ask tund the usual way.  A process on its second socket() asks for a
+ * standby; taking one asks for the next. */
+int ctl_take_standby(int domain, int v6only, int cloexec, uint64_t *id, int *memfd, uint32_t *shm_size)
+{
+  static struct enoipc_msg m;     /* under ctl_lock */
+  int fd = -1;
+  pthread_mutex_lock(&ctl_lock);
+  if (ctl_ensure_locked())
+    goto out;
+  /* not read yet: look without waiting */
+  while (standby.pfd < 0 && standby_asked && enoipc_recv_flags(shim_ctl_fd, &m, MSG_DONTWAIT) == 1)
+    ctl_unasked_locked(&m);
+  if (standby.pfd < 0) {
+    if (!standby_asked && ++sockets_made >= 2 &&
+        enoipc_send(shim_ctl_fd, ENOIPC_STANDBY_WANT, ++ctl_seq, 0, NULL, 0, NULL, 0, NULL, 0) == 0)
+      standby_asked = 1;
+    goto out;
+  }
+  fd = real.fcntl(standby.pfd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+  if (fd < 0)
+    goto out;                     /* EMFILE: the usual way says so */
+  struct enoipc_socket rq = { .domain = domain, .v6only = v6only };
+  if (enoipc_send(shim_ctl_fd, ENOIPC_STANDBY_TAKE, ++ctl_seq, standby.id, &rq, sizeof(rq), NULL, 0, NULL, 0)) {
+    real.close(fd);
+    fd = -1;
+    ctl_drop_locked();
+    goto out;
+  }
+  *id = standby.id;
+  *shm_size = standby.shm_size;
+  internal_del(standby.memfd);
+  *memfd = standby.memfd;
+  internal_del(standby.pfd);
+  real.close(standby.pfd);
+  standby.pfd = standby.memfd = -1;
+  standby.id = 0;
+  standby_asked = 1;              /* the TAKE asks for the next */
+out:
+  pthread_mutex_unlock(&ctl_lock);
+  return fd;
+}
+
 /* A message tund does not answer.  Messages on the control connection are
  * handled in order, so a later ctl_call() sees its effect. */
 int ctl_post(uint16_t type, uint64_t sock, const void *p1, size_t n1, const void *p2, size_t n2)
@@ -327,6 +435,8 @@ static void atfork_child(void)
 {
   /* The inherited connection belongs to the parent: forget it without
    * disturbing the parent (closing our copy only drops a reference). */
+  standby_drop_locked();        /* our copies only: the parent keeps its standby */
+  sockets_made = 0;
   if (shim_ctl_fd >= 0) {
     internal_del(shim_ctl_fd);
     real.close(shim_ctl_fd);

@@ -586,36 +586,40 @@ int sock_socket(int domain, int type, int protocol)
       real.close(fd);
     }
   }
-  int r = ctl_call(ENOIPC_SOCKET, 0, &rq, sizeof(rq), NULL, 0, NULL, 0, &err, &ok, &oklen, fds, &nfds, &id);
-  if (r) {
-    if (shim_fallback_plain)
-      return real.socket(domain, type, protocol);
-    errno = ENETDOWN;
-    return -1;
-  }
-  if (err || nfds != 2 || oklen != sizeof(ok)) {
-    for (int i = 0; i < nfds; i++)
-      real.close(fds[i]);
-    errno = err ? err : EPROTO;
-    return -1;
+  int fd = ctl_take_standby(domain, rq.v6only, type & SOCK_CLOEXEC, &id, &fds[1], &ok.shm_size);
+  int standby = fd >= 0;
+  if (fd < 0) {
+    int r = ctl_call(ENOIPC_SOCKET, 0, &rq, sizeof(rq), NULL, 0, NULL, 0, &err, &ok, &oklen, fds, &nfds, &id);
+    if (r) {
+      if (shim_fallback_plain)
+        return real.socket(domain, type, protocol);
+      errno = ENETDOWN;
+      return -1;
+    }
+    if (err || nfds != 2 || oklen != sizeof(ok)) {
+      for (int i = 0; i < nfds; i++)
+        real.close(fds[i]);
+      errno = err ? err : EPROTO;
+      return -1;
+    }
+    fd = fds[0];
+    if (!(type & SOCK_CLOEXEC))
+      real.fcntl(fd, F_SETFD, 0);
   }
   struct shim_sock *s = sock_from_shm(id, fds[1], ok.shm_size, SK_STREAM, domain, SHM_OWN, &err);
   real.close(fds[1]);
   if (!s) {
-    real.close(fds[0]);
+    real.close(fd);
     errno = err;
     return -1;
   }
   s->v6only = rq.v6only;
-  int fd = fds[0];
-  if (!(type & SOCK_CLOEXEC))
-    real.fcntl(fd, F_SETFD, 0);
   if (type & SOCK_NONBLOCK)
     real.fcntl(fd, F_SETFL, real.fcntl(fd, F_GETFL) | O_NONBLOCK);
   fdt_set(fd, s);
   apply_env_overrides(s);
   if (shim_debug)
-    shim_log("socket fd %d = tund socket %llu", fd, (unsigned long long)id);
+    shim_log("socket fd %d = tund socket %llu%s", fd, (unsigned long long)id, standby ? " (standby)" : "");
   return fd;
 }
 

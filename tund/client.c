@@ -38,6 +38,8 @@ struct client {
   size_t q_bytes;
   struct client *next, *prev;
   uint64_t key;           /* owner key of the spare shm it leaves (conn.c) */
+  uint64_t standby_id;    /* the standby socket sent and not yet taken, or 0 */
+  int standby_wanted;     /* make one when the loop is idle (client_idle) */
 };
 
 static struct ev listen_ev;
@@ -131,6 +133,57 @@ static void client_reply(struct client *cl, uint16_t type, uint32_t seq, uint64_
     client_drop(cl, "send failed");
 }
 
+/* ---- standby sockets -------------------------------------------------------------
+ *
+ * A program that makes one socket after another (a client's connection loop)
+ * would wait for a round trip to tund in every socket().  Once a process has
+ * made a second socket, the shim asks for one ahead (STANDBY_WANT); tund
+ * makes a NEW socket and sends it unasked (STANDBY).  socket() takes it with
+ * no wait and posts STANDBY_TAKE with the domain, and tund makes the next.
+ * At most one per control connection is out; only that connection can take
+ * it; status listings do not show it.  If the process never takes it, it
+ * ends like any socket: when the process closes its end (exit, or the shim
+ * dropping the control connection). */
+static unsigned standby_wanted_n;
+
+static void want_standby(struct client *cl)
+{
+  if (!cl->standby_wanted && !cl->dead) {
+    cl->standby_wanted = 1;
+    standby_wanted_n++;
+  }
+}
+
+static void client_standby(struct client *cl)
+{
+  struct enoipc_socket_ok ok;
+  uint64_t id = 0;
+  int fds[2];
+  cl->standby_id = 0;
+  if (conn_standby_new(cl, &id, fds, &ok.shm_size))
+    return;                      /* out of fds or memory: socket() asks the usual way */
+  cl->standby_id = id;
+  client_reply(cl, ENOIPC_STANDBY, 0, id, &ok, sizeof(ok), NULL, 0, fds, 2);
+}
+
+/* Made while the loop is idle, not while the program's requests wait: the
+ * TAKE is followed at once by the new socket's CONNECT, which comes first. */
+int client_idle(void)
+{
+  if (!standby_wanted_n)
+    return 0;
+  for (struct client *cl = clients; cl; cl = cl->next)
+    if (cl->standby_wanted) {
+      cl->standby_wanted = 0;
+      standby_wanted_n--;
+      if (!cl->dead)
+        client_standby(cl);
+      return 1;
+    }
+  standby_wanted_n = 0;
+  return 0;
+}
+
 static void reply_result(struct client *cl, const struct enoipc_msg *rq, int err,
                          const void *data, size_t len, const int *fds, int nfds)
 {
@@ -156,6 +209,10 @@ static void client_drop(struct client *cl, const char *why)
   if (why)
     tund_log_limited(LOG_WARN_, "dropping client pid %d: %s", (int)cl->pid, why);
   cl->dead = 1;
+  if (cl->standby_wanted) {
+    cl->standby_wanted = 0;
+    standby_wanted_n--;
+  }
   conn_spares_drop(cl->key);
   loop_del(&cl->ev);
   close(cl->ev.fd);
@@ -282,6 +339,26 @@ static int handle(struct client *cl, struct enoipc_msg *m)
     c = req_conn(cl, m);
     if (c && (err = conn_connect(c, &a)))
       conn_connect_posted_failed(c, err);
+    return 0;
+  }
+  case ENOIPC_STANDBY_WANT:
+    if (!expect(m, 0, 0))
+      return -1;
+    if (!cl->standby_id || !conn_find(cl->standby_id))
+      want_standby(cl);
+    return 0;
+  case ENOIPC_STANDBY_TAKE: {
+    struct enoipc_socket s;
+    if (!expect(m, sizeof(s), 0))
+      return -1;
+    memcpy(&s, m->payload, sizeof(s));
+    if (!cl->standby_id || m->hdr.sock != cl->standby_id)
+      return -1;                 /* not the one we sent: a confused or hostile client */
+    c = conn_find(cl->standby_id);
+    cl->standby_id = 0;
+    if (c && conn_standby_take(c, s.domain, s.v6only))
+      return -1;
+    want_standby(cl);
     return 0;
   }
   case ENOIPC_SETOPT:

@@ -1490,6 +1490,29 @@ int conn_socket(struct client *cl, int domain, int v6only, uint64_t *id, int fds
   return 0;
 }
 
+/* A socket made ahead for a control connection (client.c: client_standby);
+ * AF_INET until taken. */
+int conn_standby_new(struct client *cl, uint64_t *id, int fds[2], uint32_t *shm_size)
+{
+  int err = conn_socket(cl, AF_INET, 0, id, fds, shm_size);
+  if (err)
+    return err;
+  struct conn *c = conn_find(*id);
+  if (c)
+    c->standby = 1;
+  return 0;
+}
+
+int conn_standby_take(struct conn *c, int domain, int v6only)
+{
+  if (!c->standby || (domain != AF_INET && domain != AF_INET6))
+    return EINVAL;
+  c->standby = 0;
+  c->domain = domain;
+  c->v6only = v6only != 0;
+  return 0;
+}
+
 static int conn_ensure_pcb(struct conn *c, u8_t type)
 {
   if (c->pcb)
@@ -1860,7 +1883,7 @@ int conn_attach(int pairfd, uint64_t *id, uint32_t *kind, int *memfd, uint32_t *
 struct conn *conn_status_next(struct conn *prev, struct enoipc_status_entry *e)
 {
   struct conn *c = prev ? prev->next : all_conns;
-  while (c && c->dead)
+  while (c && (c->dead || c->standby))
     c = c->next;
   if (!c)
     return NULL;

@@ -138,6 +138,8 @@ int  conn_connect(struct conn *c, const struct enoipc_addr *a);
 int  conn_setopt(struct conn *c, int level, int name, const uint8_t *val, uint32_t len);
 void conn_posted_failed(struct conn *c, int level, int name, int err);
 void conn_connect_posted_failed(struct conn *c, int err);
+int  conn_standby_new(struct client *cl, uint64_t *id, int fds[2], uint32_t *shm_size);
+int  conn_standby_take(struct conn *c, int domain, int v6only);
 int  conn_getopt(struct conn *c, int level, int name, uint8_t *val, uint32_t *len);
 int  conn_shutdown(struct conn *c, int how);
 int  conn_attach(int pairfd, uint64_t *id, uint32_t *kind, int *memfd, uint32_t *shm_size);
@@ -155,6 +157,7 @@ int  conn_have_pending(void);
 /* Work for a loop that would otherwise sleep (ephemeral keys ahead of time);
  * 1 if it did some.  And the keys' release at exit. */
 int  crypt_idle(void);
+int  client_idle(void);
 void crypt_module_free(void);
 
 /* ---- keylog.c ------------------------------------------------------------------- */

@@ -55,9 +55,16 @@ enum enoipc_type {
   ENOIPC_CONNECT_POSTED, /* p: addr                  no reply: a connect on a socket
                             only this process holds; the outcome (or an error
                             tund finds at once) comes through the status block */
+  ENOIPC_STANDBY_WANT,   /* p: none                  no reply: make a socket ahead and
+                            send it (ENOIPC_STANDBY) for this process's next socket() */
+  ENOIPC_STANDBY_TAKE,   /* p: socket; sock: the standby's id   no reply: socket()
+                            took it (domain, v6only given now); tund sends the next */
   /* replies, tund -> program */
   ENOIPC_RESULT = 100,   /* p: result + type-specific data */
   ENOIPC_STATUS_ENTRY,   /* p: status_entry */
+  ENOIPC_STANDBY,        /* p: socket_ok, fds [pair end, memfd]; sock: id.  Unasked,
+                            after a STANDBY_WANT or _TAKE: a NEW socket this process
+                            may take in socket() without a round trip */
 };
 
 struct enoipc_hdr {
@@ -223,6 +230,7 @@ int enoipc_send(int fd, uint16_t type, uint32_t seq, uint64_t sock,
  * declared in the header) — in which case any fds that came with it are
  * closed.  On success the caller owns msg->fds[0..nfds). */
 int enoipc_recv(int fd, struct enoipc_msg *msg);
+int enoipc_recv_flags(int fd, struct enoipc_msg *msg, int flags);   /* e.g. MSG_DONTWAIT */
 
 /* Close the fds a message still owns. */
 void enoipc_msg_close_fds(struct enoipc_msg *msg);
