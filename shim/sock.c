@@ -834,6 +834,22 @@ int sock_accept(int fd, struct shim_sock *s, struct sockaddr *a, socklen_t *alen
 
 /* ---- connect ----------------------------------------------------------------------- */
 
+/* A request whose answer is only an errno: 0, or -1 with tund's errno, or
+ * with down_errno when tund cannot be reached. */
+static int ctl_ask(uint16_t type, uint64_t id, const void *p, size_t n, int down_errno)
+{
+  int err;
+  if (ctl_call(type, id, p, n, NULL, 0, NULL, 0, &err, NULL, NULL, NULL, NULL, NULL)) {
+    errno = down_errno;
+    return -1;
+  }
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
 /* Make our end unwritable: fill its (tiny) send buffer with filler bytes. */
 void io_fill(int fd);
 void io_fill(int fd)
@@ -897,7 +913,7 @@ static int connect_result(struct shim_sock *s)
 int sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t len)
 {
   struct enoipc_addr ia;
-  int err, e;
+  int e;
   if (s->kind == SK_LISTENER) {
     errno = EISCONN;
     return -1;
@@ -953,15 +969,8 @@ int sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_
     }
     s->connect_posted = 1;
   } else {
-    int r = ctl_call(ENOIPC_CONNECT, s->id, &ia, sizeof(ia), NULL, 0, NULL, 0, &err, NULL, NULL, NULL, NULL, NULL);
-    if (r) {
-      errno = ENETDOWN;
+    if (ctl_ask(ENOIPC_CONNECT, s->id, &ia, sizeof(ia), ENETDOWN))
       return -1;
-    }
-    if (err) {
-      errno = err;
-      return -1;
-    }
   }
   /* Unwritable until tund says connected or failed: tund drains the fillers
    * then, and never while it sees the socket as new (so a filler cannot
@@ -998,22 +1007,14 @@ int sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_
 
 int sock_shutdown(int fd, struct shim_sock *s, int how)
 {
-  int err;
   (void)fd;
   if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) {
     errno = EINVAL;
     return -1;
   }
   int32_t h = how;
-  int r = ctl_call(ENOIPC_SHUTDOWN, s->id, &h, sizeof(h), NULL, 0, NULL, 0, &err, NULL, NULL, NULL, NULL, NULL);
-  if (r) {
-    errno = ENOTCONN;
+  if (ctl_ask(ENOIPC_SHUTDOWN, s->id, &h, sizeof(h), ENOTCONN))
     return -1;
-  }
-  if (err) {
-    errno = err;
-    return -1;
-  }
   if (how != SHUT_WR)
     s->shut_rd = 1;
   if (how != SHUT_RD)

@@ -25,13 +25,7 @@ import socket
 import sys
 import time
 
-
-def conn(host, port):
-    s = socket.create_connection((host, port), timeout=10)
-    s.sendall(b"E")
-    if s.recv(1) != b"E":
-        raise SystemExit("no echo")
-    return s
+from spare_probe import conn   # one connection: 'E', the echo
 
 
 def warm(host, port):
