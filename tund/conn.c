@@ -1760,12 +1760,13 @@ int conn_setopt(struct conn *c, int level, int name, const uint8_t *val, uint32_
  * that tund refuses at once — no route, no free port, out of memory — ends
  * the socket with that error, as a connect that failed on the wire would:
  * the program's blocking connect(), SO_ERROR and poll learn it from the
- * status block.  EISCONN/EALREADY come only from a program that did not
- * follow the shim's rules (it posts on a socket it has not connected and
- * that nobody else holds); they must not end a connection in progress. */
+ * status block.  A posted connect on a listener or on a socket already
+ * connecting comes only from a program that did not follow the shim's rules
+ * (it posts on a new socket nobody else holds): it must not end what may be
+ * another process's listener or connection. */
 void conn_connect_posted_failed(struct conn *c, int err)
 {
-  if (err == EISCONN || err == EALREADY) {
+  if (c->kind != CK_NEW) {     /* a listener (EINVAL), connecting or connected */
     tund_log_limited(LOG_WARN_, "posted connect on connection %llu: %s; ignored", (unsigned long long)c->serial,
                      strerror(err));
     return;

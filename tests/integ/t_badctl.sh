@@ -6,18 +6,21 @@
 # LISTEN with the wrong kind of fd, a reply-queue flood.  Each malformed
 # message must drop only that client; well-formed requests about bad things
 # must get an error reply; so must requests on socket ids the client was never
-# given (guessed by counting).  tund stays up, answers enoctl status, and an
-# ongoing transfer completes intact.
+# given (guessed by counting).  Messages that get no answer (posted CONNECT,
+# STANDBY_WANT/TAKE) are abused too.  tund stays up, answers enoctl status,
+# and an ongoing transfer completes intact.
 . "$(dirname "$0")/lib.sh"
 topo_up
 ongoing_start 7600
 base=$(status_count "$A_SOCK")
 
-timeout 120 python3 - "$A_SOCK" <<'EOF' || fail "control-socket abuse: see above"
+timeout 120 python3 - "$A_SOCK" "$BUILD/enoctl" <<'EOF' || fail "control-socket abuse: see above"
 import errno, os, random, socket, struct, sys, time
 
 path = sys.argv[1]
 HELLO, SOCKET, BIND, LISTEN, CONNECT, SETOPT, GETOPT, SHUTDOWN, ATTACH, KICK, STATUS, COMMAND, CLOSED = range(1, 14)
+SETOPT_POSTED, FORKED, CONNECT_POSTED, STANDBY_WANT, STANDBY_TAKE = range(14, 19)
+STANDBY = 102
 RESULT = 100
 rng = random.Random(1234)
 failures = []
@@ -258,6 +261,66 @@ if accepted:
     failures.append(f"{accepted} requests on guessed socket ids 1..6000 were carried out")
 s.close()
 print("  ok: requests on guessed socket ids refused")
+
+# 14. the messages that get no answer.  A posted CONNECT that tund refuses
+# must not end a connection already under way (a second connect from a
+# program that broke the shim's rules); STANDBY_WANT gives at most one
+# standby socket however often it is sent; STANDBY_TAKE of an id other than
+# the standby sent drops the client.
+import json, subprocess
+enoctl = sys.argv[2]
+def mine(remote):
+    st = json.loads(subprocess.run([enoctl, "--socket", path, "status", "--json"], capture_output=True,
+                                   text=True, timeout=30).stdout)
+    return [e["state"] for e in st if e["pid"] == os.getpid() and e["remote"] == remote]
+s = conn(); hello(s)
+seq += 1
+s.send(msg(SOCKET, struct.pack('<ii', socket.AF_INET, 0), seq=seq))
+data, fds, flags, addr = socket.recv_fds(s, 8192, 4)
+sockid = struct.unpack('<IHHIIQ', data[:24])[5]
+# 10.201.0.77 is on tund A's own TUN subnet and nobody's: the SYN loops back
+# to lwIP, which drops it; the connection stays in SYN-SENT
+dst = struct.pack('<HHII16s', socket.AF_INET, 9, 0, 0, socket.inet_aton("10.201.0.77"))
+s.send(msg(CONNECT_POSTED, dst, sock=sockid, seq=seq + 1))
+s.send(msg(CONNECT_POSTED, dst, sock=sockid, seq=seq + 2))
+seq += 2
+time.sleep(0.5)
+states = mine("10.201.0.77:9")
+if states != ["connecting"]:
+    failures.append(f"a second posted CONNECT on a connecting socket: its status is {states}, expected ['connecting']")
+for f in fds:
+    os.close(f)
+s.close()
+s = conn(); hello(s)
+for i in range(50):
+    s.send(msg(STANDBY_WANT, seq=5000 + i))
+s.settimeout(1)
+got = []
+try:
+    while True:
+        data, fds, flags, addr = socket.recv_fds(s, 8192, 4)
+        if not data:
+            break
+        h = struct.unpack('<IHHIIQ', data[:24])
+        got.append(h[5] if h[1] == STANDBY and len(fds) == 2 else -1)
+        for f in fds:
+            os.close(f)
+except socket.timeout:
+    pass
+if len(got) != 1 or got[0] <= 0:
+    failures.append(f"50 STANDBY_WANT: {got}, expected one standby socket")
+else:
+    s.send(msg(STANDBY_TAKE, struct.pack('<ii', socket.AF_INET, 0), sock=got[0], seq=6000))
+    data, fds, flags, addr = socket.recv_fds(s, 8192, 4)
+    h = struct.unpack('<IHHIIQ', data[:24])
+    for f in fds:
+        os.close(f)
+    if h[1] != STANDBY or len(fds) != 2 or h[5] in (0, got[0]):
+        failures.append(f"STANDBY_TAKE: next message type {h[1]} id {h[5]} with {len(fds)} fds, expected a new standby")
+    s.send(msg(STANDBY_TAKE, struct.pack('<ii', socket.AF_INET, 0), sock=got[0], seq=6001))
+    expect_dropped(s, "STANDBY_TAKE of a standby already taken")
+alive("standby and posted-connect abuse")
+print("  ok: posted CONNECT twice, STANDBY_WANT x50, STANDBY_TAKE of a wrong id")
 
 if failures:
     for f in failures[:20]:
