@@ -127,6 +127,12 @@ $(BUILD)/enorun: scripts/enorun
 	@mkdir -p $(dir $@)
 	install -m 755 $< $@
 
+# lwIP alone, with the hooks stubbed (the first ephemeral port, patch 0005)
+$(BUILD)/tests/test_lwip_port: tests/unit/test_lwip_port.c $(OBJ)/liblwip.a
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(LWIP_CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< $(OBJ)/liblwip.a $(LDFLAGS) -lcriterion
+
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(OBJ)/libstack.a
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
