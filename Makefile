@@ -121,7 +121,8 @@ $(OBJ)/shim-pic/%.o: %.c
 
 $(BUILD)/libenoshim.so: $(SHIM_OBJS) shim/exports.map
 	@echo "  LD      $@"
-	$(Q)$(CC) -shared $(LDFLAGS) -Wl,--version-script=shim/exports.map -o $@ $(SHIM_OBJS) -ldl
+	$(Q)$(CC) -shared $(LDFLAGS) -Wl,--version-script=shim/exports.map -o $@.tmp $(SHIM_OBJS) -ldl
+	$(Q)scripts/check-exports $@.tmp $(SHIM_SRCS) && mv $@.tmp $@
 
 $(BUILD)/enorun: scripts/enorun
 	@mkdir -p $(dir $@)

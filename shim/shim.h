@@ -97,7 +97,7 @@ struct shim_sock {
   int kfd;                   /* kernel socket bound for this socket (bind/listen), or -1 */
   int connect_started;
   int connect_posted;        /* the CONNECT went without waiting (sock_connect) */
-  int wake_queued;           /* a blocking wait's wake-up byte may still be queued */
+  int wake_queued;           /* connected: bytes tund has not read may be queued (sock_settle) */
   int shut_rd;
   int shut_wr;
   int err_reported;          /* SO_ERROR / a read already returned st.error */

@@ -871,28 +871,38 @@ int io_wait_writable(int fd, int flags)
   return n == 1 ? 0 : -1;
 }
 
-/* io_wait_writable() leaves its byte queued on our end until tund reads it,
- * and that read makes the kernel signal EPOLLOUT on our end once more: an
- * edge-triggered epoll set up right after a blocking connect() would see a
- * second EPOLLOUT edge with nothing changed (kernel TCP gives one).  Only an
- * edge-triggered registration can tell, so connect() just notes the byte and
- * epoll_ctl() (shim.c) settles it: tund is awake (it has just drained the
- * filler), so wait briefly, bounded, until it has taken the byte.  Doing it
- * in every connect() cost a sched_yield spin per connection, on the CPU the
- * peer's side needed. */
+/* A blocking connect() can return with bytes of ours that tund has not read
+ * yet: the wake-up byte of io_wait_writable(), or filler, when tund
+ * established the connection before we first looked.  tund's read of them
+ * makes the kernel signal EPOLLOUT on our end once more, so an
+ * edge-triggered epoll set up right after connect() would see a second
+ * EPOLLOUT edge with nothing changed (kernel TCP gives one).  Only an
+ * edge-triggered registration can tell, so connect() just notes it and
+ * epoll_ctl() (shim.c) settles: tund is awake (it has just drained the
+ * filler, or is about to), so wait, bounded, until it has read everything.
+ * Usually that is a yield or two; a loaded machine or a sanitizer build can
+ * take milliseconds, so the wait backs off up to half a second, a bound only
+ * a stalled tund reaches.  Doing it in every connect() cost a sched_yield
+ * spin per connection, on the CPU the peer's side needed. */
 void sock_settle(int fd, struct shim_sock *s)
 {
   s->wake_queued = 0;
-  for (int i = 0; i < 400; i++) {
+  long sleep_ns = 20000, slept_ns = 0;
+  for (int i = 0;; i++) {
     int q = 0;
     if (real.ioctl(fd, SIOCOUTQ, &q) < 0 || q <= 0)
       return;
     if (i < 64) {
       sched_yield();
-    } else {
-      struct timespec ts = { 0, 25000 };   /* at most ~10 ms in all */
-      nanosleep(&ts, NULL);
+      continue;
     }
+    if (slept_ns >= 500000000L)
+      return;
+    struct timespec ts = { 0, sleep_ns };
+    nanosleep(&ts, NULL);
+    slept_ns += sleep_ns;
+    if (sleep_ns < 4000000L)
+      sleep_ns *= 2;
   }
 }
 
@@ -985,10 +995,10 @@ int sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_
     errno = EINPROGRESS;
     return -1;
   }
-  for (int waited = 0;; waited = 1) {
+  for (;;) {
     int c = connect_result(s);
-    if (c == 0 && waited)
-      s->wake_queued = 1;
+    if (c == 0)
+      s->wake_queued = 1;   /* see sock_settle() */
     if (c <= 0)
       return c;
     if (io_wait_writable(fd, 0) < 0) {
