@@ -73,13 +73,23 @@ all: setup $(BUILD)/tund $(BUILD)/libenoshim.so $(BUILD)/enorun $(BUILD)/enoctl 
 
 # scripts/setup is idempotent and fast once done; it installs packages and
 # fetches lwIP's source the first time.
-setup:
+setup: $(LWIP)/.enoshim-fetched
+
+# scripts/setup runs on every make (it is quick when there is nothing to do)
+# and rewrites this stamp only when it extracted lwIP afresh (a patch added,
+# changed or removed): every lwIP object depends on the stamp, so exactly then
+# all of lwIP is rebuilt (make compares the stamp's time after the recipe).
+# With make -j the objects could otherwise be compiled from the old source
+# while setup replaced it, and never again.
+$(LWIP)/.enoshim-fetched: FORCE
 	@scripts/setup
 
-$(LWIP)/src/core/tcp_in.c:
-	scripts/setup
+.PHONY: FORCE
+FORCE:
 
-$(OBJ)/lwip/%.o: $(LWIP)/src/%.c stack/lwip/lwipopts.h stack/lwip/enoshim_lwip_hooks.h | $(LWIP)/src/core/tcp_in.c
+$(LWIP_SRCS): $(LWIP)/.enoshim-fetched ;
+
+$(OBJ)/lwip/%.o: $(LWIP)/src/%.c $(LWIP)/.enoshim-fetched stack/lwip/lwipopts.h stack/lwip/enoshim_lwip_hooks.h
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(LWIP_CPPFLAGS) $(LWIP_CFLAGS) -c $< -o $@

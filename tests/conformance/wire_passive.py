@@ -497,6 +497,82 @@ def case_q_accept_full(r):
             pass
 
 
+def case_tw_reopen(r):
+    """tund closes first and holds the connection in TIME-WAIT.  An old
+    duplicate SYN from the peer's port (sequence number below what the old
+    connection received) is answered with an ACK and changes nothing; a new
+    SYN beyond it reopens the 4-tuple: SYN-ACK, and the listener accepts the
+    next connection (RFC 1122 §4.2.2.13, lwIP patch 0006).  Twice: the new
+    ISN inside the old receive window (2.1.3 answered RST: the peer saw
+    ECONNREFUSED) and beyond it (2.1.3 answered with an ACK, and a peer in
+    SYN-SENT answered that with RST and a new SYN, six times, then gave up)."""
+    class Srv:
+        port = random.randrange(20000, 30000)
+    srv = Srv()
+    prog = Prog([E["ENORUN"], "--socket", E["SOCK_A"], "--", E["PROBE"], "closefirst", str(srv.port), "3"],
+                r.log, "server")
+    try:
+        prog.wait_line("listening", 20)
+        f, _ = connect(r, srv, MSS + WS)
+        f.send(ACK)
+        tw_exchange(f, "connection 1")
+        prog.wait_line("conn 1: peer sent 0 bytes", 10)
+        for k, ahead in ((2, 100000), (3, 50000000)):
+            # an old duplicate: below rcv_nxt, so TIME-WAIT answers it with an ACK
+            old = Flow(f.tun, f.me, f.them, f.myport, srv.port, r.log)
+            old.iss = old.snd_nxt = (f.iss - 100000) & 0xffffffff
+            old.send(SYN, opts=MSS + WS, ack=0)
+            p = old.recv(5, "answer to an old duplicate SYN")
+            check(int(p[TCP].flags) & (SYN | ACK | RST) == ACK and p[TCP].ack == f.snd_nxt,
+                  "TIME-WAIT answered an old duplicate SYN with %s, expected an ACK of %d" %
+                  (describe(p), f.snd_nxt))
+            # a new incarnation: its ISN beyond what the old connection used
+            new = Flow(f.tun, f.me, f.them, f.myport, srv.port, r.log)
+            new.iss = new.snd_nxt = (f.snd_nxt + ahead) & 0xffffffff
+            new.send(SYN, opts=MSS + WS, ack=0)
+            p = new.recv(5, "SYN-ACK to a new SYN in TIME-WAIT")
+            check(int(p[TCP].flags) & (SYN | ACK | RST) == SYN | ACK and p[TCP].ack == new.snd_nxt,
+                  "a new SYN (ISN %d beyond the old connection) in TIME-WAIT got %s, expected a SYN-ACK of %d"
+                  % (ahead, describe(p), new.snd_nxt))
+            new.rcv_nxt = (p[TCP].seq + 1) & 0xffffffff
+            new.send(ACK)
+            tw_exchange(new, "connection %d" % k)
+            prog.wait_line("conn %d: peer sent 0 bytes" % k, 10)
+            f = new
+        rc = prog.finish(15)
+        check(rc == 0, "server program failed (exit %d): %s" % (rc, prog.text()))
+    finally:
+        prog.kill()
+
+
+def tw_exchange(f, what):
+    """tund sends "bye\n" and FIN first; we acknowledge, send our FIN and wait
+    for its ACK: tund's side is in TIME-WAIT then"""
+    got, fin = b"", False
+    end = time.monotonic() + 15
+    while not fin:
+        left = end - time.monotonic()
+        check(left > 0, "%s: no data + FIN from tund within 15 s (got %r)" % (what, got))
+        p = f.recv(left, "data and FIN")
+        t = p[TCP]
+        check(not int(t.flags) & RST, "%s: tund reset the connection: %s" % (what, describe(p)))
+        pl = payload(p)
+        if t.seq == f.rcv_nxt and (pl or int(t.flags) & FIN):
+            got += pl
+            f.rcv_nxt = (f.rcv_nxt + len(pl) + (1 if int(t.flags) & FIN else 0)) & 0xffffffff
+            fin = bool(int(t.flags) & FIN)
+            f.send(ACK)
+    check(got == b"bye\n", "%s: tund sent %r, expected 'bye\\n'" % (what, got))
+    f.send(ACK | FIN)
+    end = time.monotonic() + 15
+    while True:
+        left = end - time.monotonic()
+        check(left > 0, "%s: tund did not acknowledge our FIN within 15 s" % what)
+        p = f.recv(left, "ACK of our FIN")
+        check(not int(p[TCP].flags) & RST, "%s: tund reset the connection: %s" % (what, describe(p)))
+        if p[TCP].ack == f.snd_nxt:
+            return
+
 
 CASES = {
     "c_strip_third": case_c_strip_third,
@@ -521,6 +597,7 @@ CASES = {
     "synack_rtx": case_synack_rtx,
     "q_syn_flood": case_q_syn_flood,
     "q_accept_full": case_q_accept_full,
+    "tw_reopen": case_tw_reopen,
 }
 
 if __name__ == "__main__":

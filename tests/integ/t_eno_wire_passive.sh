@@ -11,7 +11,9 @@
 #   global suboption: only the first counts, z bits ignored, the a bit both
 #        ways, mandatory application-aware mode (peer a = 0 / a = 1)
 #   non-SYN ENO contents ignored; SYN-ACK retransmissions byte-identical
-#   and a well-formed negotiation over IPv6 (TEP 0x20) as the control.
+#   and a well-formed negotiation over IPv6 (TEP 0x20) as the control;
+#   tw_reopen: a new SYN reopens a 4-tuple tund holds in TIME-WAIT, an old
+#   duplicate does not (RFC 1122 §4.2.2.13, lwIP patch 0006).
 # RFC 8547 §4.1, §4.2, §4.3, §4.4, §4.6, §4.7, §8.4.
 . "$(dirname "$0")/lib.sh"
 topo_one

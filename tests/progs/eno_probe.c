@@ -9,6 +9,9 @@
  *   eno_probe [OPTIONS] server PORT            accept one connection
  *   eno_probe [OPTIONS] pending HOST PORT      nonblocking connect to a peer
  *        that does not answer; print the options while the SYN is out
+ *   eno_probe [OPTIONS] closefirst PORT N     accept N connections one after
+ *        the other; on each, send "bye\n" and FIN at once (we close first:
+ *        TIME-WAIT on our side), then read until EOF ("conn K: peer sent ...")
  *   eno_probe [OPTIONS] simopen LPORT HOST PORT
  *        bind LPORT, connect to HOST:PORT, retry on ECONNREFUSED (simultaneous
  *        open when the peer does the same at the same moment)
@@ -400,6 +403,50 @@ static int client(const char *host, const char *port)
   return r;
 }
 
+/* accept n connections in turn, closing each first (TIME-WAIT here) */
+static int closefirst(const char *port, int n)
+{
+  int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+  struct sockaddr_in a;
+  if (s < 0) {
+    printf("socket: %s\n", ename(errno));
+    return 1;
+  }
+  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)atoi(port));
+  if (bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(s, 8) < 0) {
+    printf("bind/listen: %s\n", ename(errno));
+    return 1;
+  }
+  printf("listening: %s\n", port);
+  fflush(stdout);
+  for (int k = 1; k <= n; k++) {
+    int c = accept(s, NULL, NULL);
+    if (c < 0) {
+      printf("accept: %s\n", ename(errno));
+      return 1;
+    }
+    printf("conn %d: accepted\n", k);
+    fflush(stdout);
+    if (write(c, "bye\n", 4) != 4)
+      printf("conn %d: write: %s\n", k, ename(errno));
+    shutdown(c, SHUT_WR);
+    char buf[512];
+    ssize_t r = read_all(c, buf, sizeof(buf));
+    if (r < 0)
+      printf("conn %d: read: %s\n", k, ename((int)-r));
+    else
+      printf("conn %d: peer sent %zd bytes\n", k, r);
+    fflush(stdout);
+    close(c);
+  }
+  close(s);
+  printf("done\n");
+  return 0;
+}
+
 static int server(const char *port)
 {
   int s = socket(AF_INET6, SOCK_STREAM, 0), one = 1, zero = 0;
@@ -612,11 +659,13 @@ int main(int argc, char **argv)
     return client(argv[i + 1], argv[i + 2]);
   if (argc - i == 2 && !strcmp(argv[i], "server"))
     return server(argv[i + 1]);
+  if (argc - i == 3 && !strcmp(argv[i], "closefirst"))
+    return closefirst(argv[i + 1], atoi(argv[i + 2]));
   if (argc - i == 3 && !strcmp(argv[i], "pending"))
     return pending(argv[i + 1], argv[i + 2]);
   if (argc - i == 4 && !strcmp(argv[i], "simopen"))
     return simopen(argv[i + 1], argv[i + 2], argv[i + 3]);
   fprintf(stderr, "usage: eno_probe [OPTIONS] client HOST PORT | server PORT | pending HOST PORT |"
-                  " simopen LPORT HOST PORT\n");
+                  " closefirst PORT N | simopen LPORT HOST PORT\n");
   return 2;
 }
