@@ -97,24 +97,32 @@ def talk(f, text, ack_opts=b"", data_opts=b"", srv=None):
             break
     st = srv.status() if srv else None
     f.send(ACK | FIN, opts=data_opts)
+    got = recv_until_fin(f, "echo", segs)
+    check(got == text, "tund echoed %r, expected %r" % (got, text))
+    return segs, st
+
+
+def recv_until_fin(f, what, segs=None):
+    """tund's in-order data up to its FIN, each segment acknowledged; every
+    segment seen is appended to segs"""
     got = b""
     end = time.monotonic() + 15
     fin = False
     while not fin:
         left = end - time.monotonic()
-        check(left > 0, "no echo + FIN from tund within 15 s (got %r)" % got)
-        p = f.recv(left, "echo")
-        segs.append(p)
+        check(left > 0, "no %s + FIN from tund within 15 s (got %r)" % (what, got))
+        p = f.recv(left, what)
+        if segs is not None:
+            segs.append(p)
         t = p[TCP]
-        check(not int(t.flags) & RST, "tund reset the connection: %s" % describe(p))
+        check(not int(t.flags) & RST, "%s: tund reset the connection: %s" % (what, describe(p)))
         pl = payload(p)
         if t.seq == f.rcv_nxt and (pl or int(t.flags) & FIN):
             got += pl
             f.rcv_nxt = (f.rcv_nxt + len(pl) + (1 if int(t.flags) & FIN else 0)) & 0xffffffff
             fin = bool(int(t.flags) & FIN)
             f.send(ACK)
-    check(got == text, "tund echoed %r, expected %r" % (got, text))
-    return segs, st
+    return got
 
 
 def plain_outcome(srv, st, text, reason_part):
@@ -548,20 +556,7 @@ def case_tw_reopen(r):
 def tw_exchange(f, what):
     """tund sends "bye\n" and FIN first; we acknowledge, send our FIN and wait
     for its ACK: tund's side is in TIME-WAIT then"""
-    got, fin = b"", False
-    end = time.monotonic() + 15
-    while not fin:
-        left = end - time.monotonic()
-        check(left > 0, "%s: no data + FIN from tund within 15 s (got %r)" % (what, got))
-        p = f.recv(left, "data and FIN")
-        t = p[TCP]
-        check(not int(t.flags) & RST, "%s: tund reset the connection: %s" % (what, describe(p)))
-        pl = payload(p)
-        if t.seq == f.rcv_nxt and (pl or int(t.flags) & FIN):
-            got += pl
-            f.rcv_nxt = (f.rcv_nxt + len(pl) + (1 if int(t.flags) & FIN else 0)) & 0xffffffff
-            fin = bool(int(t.flags) & FIN)
-            f.send(ACK)
+    got = recv_until_fin(f, what + ": data")
     check(got == b"bye\n", "%s: tund sent %r, expected 'bye\\n'" % (what, got))
     f.send(ACK | FIN)
     end = time.monotonic() + 15
