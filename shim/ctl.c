@@ -446,8 +446,6 @@ static void atfork_child(void)
   sock_atfork_child();
 }
 
-void ctl_atfork_child(void) { atfork_child(); }
-
 __attribute__((constructor(101))) static void ctl_init(void)
 {
   shim_resolve();

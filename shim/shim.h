@@ -150,7 +150,6 @@ int  ctl_post(uint16_t type, uint64_t sock, const void *p1, size_t n1, const voi
 void ctl_kick(uint64_t sock, int rearm);
 int  ctl_is_internal_fd(int fd);
 int  ctl_internal_list(int *out, int max);
-void ctl_atfork_child(void);
 void ctl_protect_fd(int fd);                        /* move out of the way of dup2(x, fd) */
 
 /* ---- sockets (sock.c, io.c) ------------------------------------------------------ */
