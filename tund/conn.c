@@ -953,6 +953,7 @@ static void conn_check_finished(struct conn *c)
     return;
   if (!c->shut_wr_req && !c->prog_closed)
     return;
+  int finp_queued = 0;
   if (!c->tx_shut_done) {
     if (!c->crypt) {
       int64_t avail = enoshm_tx_avail_checked(c->shm, c->tx_size, c->tx_read, c->tx_cons);
@@ -960,6 +961,8 @@ static void conn_check_finished(struct conn *c)
         return;        /* still sending (or the index is bogus: the pump handles it) */
     } else if (!crypt_tx_fin_ready(c) || crypt_send_fin(c)) {
       return;          /* FINp frame pending; TCP FIN follows once it is written */
+    } else {
+      finp_queued = 1; /* not output yet: the FIN below joins its segment */
     }
   }
   if (c->prog_closed && c->crypt && !c->fin_in) {
@@ -970,8 +973,8 @@ static void conn_check_finished(struct conn *c)
     if (!c->tx_shut_done && tcp_shutdown(c->pcb, 0, 1) == ERR_OK) {
       c->tx_shut_done = 1;
       c->linger_since = sys_now();
-      tcp_output(c->pcb);
     }
+    tcp_output(c->pcb);
     return;
   }
   if (c->prog_closed) {
@@ -979,10 +982,12 @@ static void conn_check_finished(struct conn *c)
     int acked = conn_tx_all_acked(c);
     if (acked)
       pcb_detach(pcb);
-    err_t e = tcp_close(pcb);
+    err_t e = tcp_close(pcb);     /* outputs the FIN (and a queued FINp) */
     if (e != ERR_OK) {
       if (acked)
         conn_setup_pcb(c, pcb);
+      if (finp_queued)
+        tcp_output(pcb);
       return;          /* out of memory: retried from the tick */
     }
     c->pcb = NULL;
@@ -996,6 +1001,8 @@ static void conn_check_finished(struct conn *c)
     c->tx_shut_done = 1;
     c->st.flags |= ENOSHM_F_TX_SHUT;
     conn_publish(c);
+    tcp_output(c->pcb);
+  } else if (finp_queued) {
     tcp_output(c->pcb);
   }
 }

@@ -775,7 +775,12 @@ int crypt_tx_fin_ready(struct conn *c)
   return avail == 0;
 }
 
-/* RFC 8548 §3.7: the last frame carries FINp.  1 while it could not be sent. */
+/* RFC 8548 §3.7: the last frame carries FINp.  1 while it could not be
+ * queued.  Not output here: the caller queues the TCP FIN next, which lwIP
+ * puts on the same segment (one segment fewer per close, and the peer, whose
+ * program closes as soon as it reads the FINp, no longer sends its FIN
+ * before ours has arrived - a simultaneous close, TIME-WAIT on both sides);
+ * the caller outputs. */
 int crypt_send_fin(struct conn *c)
 {
   struct crypt_conn *cc = c->crypt;
@@ -785,7 +790,6 @@ int crypt_send_fin(struct conn *c)
   if (r != 0)
     return 1;
   cc->finp_sent = 1;
-  tcp_output(c->pcb);
   return 0;
 }
 

@@ -6,7 +6,10 @@
 # ACK was never sent: B retransmitted its FIN after a retransmission timeout
 # (~1 s), held the connection all that time and then reset it.  Here three
 # such connections must show exactly three FINs from B, no RST, and tund B
-# must have forgotten them within a second.
+# must have forgotten them within a second.  Each side's FIN rides on the
+# segment of its FINp frame (one segment fewer; and B, whose program closes
+# as soon as it reads A's FINp, does not send its FIN before A's has arrived:
+# no simultaneous close, so no TIME-WAIT on B's side).
 . "$(dirname "$0")/crypt_lib.sh"
 topo_up
 BENCH="$BUILD/bench/enobench"
@@ -28,6 +31,11 @@ rsts=$(tcpdump -nr "$WORK/close.pcap" "src host $B4 and tcp[tcpflags] & tcp-rst 
 afins=$(tcpdump -nr "$WORK/close.pcap" "src host $A4 and tcp[tcpflags] & tcp-fin != 0" 2>/dev/null | wc -l)
 expect "FINs from A" "$afins" 3
 expect "FINs from B (one per connection: none retransmitted)" "$fins" 3
+withdata="tcp[tcpflags] & tcp-fin != 0 and ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) > 0"
+afp=$(tcpdump -nr "$WORK/close.pcap" "src host $A4 and $withdata" 2>/dev/null | wc -l)
+bfp=$(tcpdump -nr "$WORK/close.pcap" "src host $B4 and $withdata" 2>/dev/null | wc -l)
+expect "FINs from A on the segment of the FINp frame" "$afp" 3
+expect "FINs from B on the segment of the FINp frame" "$bfp" 3
 expect "RSTs from B" "$rsts" 0
 note "3 encrypted connections closed client-first: $afins FINs from A, $fins from B, $rsts RST"
 expect_done
