@@ -147,13 +147,19 @@ static void standby_drop_locked(void)
   standby_asked = 0;
 }
 
+/* tund's STANDBY, one we asked for, while we hold none? */
+static int standby_msg_ok(const struct enoipc_msg *m)
+{
+  return m->hdr.type == ENOIPC_STANDBY && m->nfds == 2 && m->plen == sizeof(struct enoipc_socket_ok) &&
+         m->hdr.sock && standby_asked && standby.pfd < 0;
+}
+
 /* A message on the control connection other than the reply waited for: a
  * standby socket we asked for, or a stray to drop. */
 static void ctl_unasked_locked(struct enoipc_msg *m)
 {
   struct enoipc_socket_ok ok;
-  if (m->hdr.type != ENOIPC_STANDBY || m->nfds != 2 || m->plen != sizeof(ok) || !m->hdr.sock ||
-      !standby_asked || standby.pfd >= 0) {
+  if (!standby_msg_ok(m)) {
     enoipc_msg_close_fds(m);
     return;
   }
@@ -369,12 +375,31 @@ int ctl_take_standby(int domain, int v6only, int cloexec, uint64_t *id, int *mem
 {
   static struct enoipc_msg m;     /* under ctl_lock */
   int fd = -1;
+  uint64_t sid;
   pthread_mutex_lock(&ctl_lock);
   if (ctl_ensure_locked())
     goto out;
-  /* not read yet: look without waiting */
-  while (standby.pfd < 0 && standby_asked && enoipc_recv_flags(shim_ctl_fd, &m, MSG_DONTWAIT) == 1)
-    ctl_unasked_locked(&m);
+  /* Not read yet: look without waiting.  Read here, it is taken at once,
+   * where recvmsg put it: the socket's end got the lowest free number, the
+   * one socket() is to return, and the memfd is the caller's to map and
+   * close - four fcntl/close calls fewer than moving both out of the way
+   * and back. */
+  while (standby.pfd < 0 && standby_asked && enoipc_recv_flags(shim_ctl_fd, &m, MSG_DONTWAIT) == 1) {
+    if (!standby_msg_ok(&m)) {
+      ctl_unasked_locked(&m);
+      continue;
+    }
+    struct enoipc_socket_ok ok;
+    memcpy(&ok, m.payload, sizeof(ok));
+    fd = m.fds[0];
+    m.nfds = 0;
+    if (!cloexec)
+      real.fcntl(fd, F_SETFD, 0);   /* received close-on-exec */
+    sid = m.hdr.sock;
+    *memfd = m.fds[1];
+    *shm_size = ok.shm_size;
+    goto take;
+  }
   if (standby.pfd < 0) {
     if (!standby_asked && ++sockets_made >= 2 &&
         enoipc_send(shim_ctl_fd, ENOIPC_STANDBY_WANT, ++ctl_seq, 0, NULL, 0, NULL, 0, NULL, 0) == 0)
@@ -384,14 +409,7 @@ int ctl_take_standby(int domain, int v6only, int cloexec, uint64_t *id, int *mem
   fd = real.fcntl(standby.pfd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
   if (fd < 0)
     goto out;                     /* EMFILE: the usual way says so */
-  struct enoipc_socket rq = { .domain = domain, .v6only = v6only };
-  if (enoipc_send(shim_ctl_fd, ENOIPC_STANDBY_TAKE, ++ctl_seq, standby.id, &rq, sizeof(rq), NULL, 0, NULL, 0)) {
-    real.close(fd);
-    fd = -1;
-    ctl_drop_locked();
-    goto out;
-  }
-  *id = standby.id;
+  sid = standby.id;
   *shm_size = standby.shm_size;
   internal_del(standby.memfd);
   *memfd = standby.memfd;
@@ -399,6 +417,17 @@ int ctl_take_standby(int domain, int v6only, int cloexec, uint64_t *id, int *mem
   real.close(standby.pfd);
   standby.pfd = standby.memfd = -1;
   standby.id = 0;
+take:;
+  struct enoipc_socket rq = { .domain = domain, .v6only = v6only };
+  if (enoipc_send(shim_ctl_fd, ENOIPC_STANDBY_TAKE, ++ctl_seq, sid, &rq, sizeof(rq), NULL, 0, NULL, 0)) {
+    real.close(fd);
+    real.close(*memfd);
+    *memfd = -1;
+    fd = -1;
+    ctl_drop_locked();
+    goto out;
+  }
+  *id = sid;
   standby_asked = 1;              /* the TAKE asks for the next */
 out:
   pthread_mutex_unlock(&ctl_lock);

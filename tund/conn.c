@@ -193,8 +193,8 @@ void conn_publish(struct conn *c)
 void conn_rx_notify(struct conn *c)
 {
   uint32_t exp = 0;
-  if (c->tfd < 0 || c->t_wr_shut)
-    return;
+  if (c->tfd < 0 || c->t_wr_shut || c->t_eof || c->prog_closed)
+    return;                    /* nobody left to read a token */
   atomic_thread_fence(memory_order_seq_cst);   /* rx_prod before rx_tok (shm.h) */
   if (atomic_compare_exchange_strong(&c->shm->rx_tok, &exp, 1)) {
     ssize_t w = send(c->tfd, "r", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
