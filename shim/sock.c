@@ -854,10 +854,13 @@ static int ctl_ask(uint16_t type, uint64_t id, const void *p, size_t n, int down
 void io_fill(int fd);
 void io_fill(int fd)
 {
-  static const char filler[4096];
-  for (int i = 0; i < 64; i++) {
+  /* A non-blocking send on a unix stream socket queues what fits and stops
+   * only when no more does, so a short count means full: one call, not a
+   * second just to see EAGAIN (our end's buffer is far smaller than this). */
+  static const char filler[16384];
+  for (int i = 0; i < 16; i++) {
     ssize_t n = real.send(fd, filler, sizeof(filler), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n <= 0)
+    if (n <= 0 || (size_t)n < sizeof(filler))
       break;
   }
 }
