@@ -953,7 +953,6 @@ static void conn_check_finished(struct conn *c)
     return;
   if (!c->shut_wr_req && !c->prog_closed)
     return;
-  int finp_queued = 0;
   if (!c->tx_shut_done) {
     if (!c->crypt) {
       int64_t avail = enoshm_tx_avail_checked(c->shm, c->tx_size, c->tx_read, c->tx_cons);
@@ -961,9 +960,9 @@ static void conn_check_finished(struct conn *c)
         return;        /* still sending (or the index is bogus: the pump handles it) */
     } else if (!crypt_tx_fin_ready(c) || crypt_send_fin(c)) {
       return;          /* FINp frame pending; TCP FIN follows once it is written */
-    } else {
-      finp_queued = 1; /* not output yet: the FIN below joins its segment */
     }
+    /* a FINp frame just queued is not output yet: the FIN below joins its
+     * segment, and every path below outputs */
   }
   if (c->prog_closed && c->crypt && !c->fin_in) {
     /* tcpcrypt: the peer still owes its FINp frame, which is TCP data; a
@@ -986,8 +985,7 @@ static void conn_check_finished(struct conn *c)
     if (e != ERR_OK) {
       if (acked)
         conn_setup_pcb(c, pcb);
-      if (finp_queued)
-        tcp_output(pcb);
+      tcp_output(pcb);
       return;          /* out of memory: retried from the tick */
     }
     c->pcb = NULL;
@@ -1001,10 +999,8 @@ static void conn_check_finished(struct conn *c)
     c->tx_shut_done = 1;
     c->st.flags |= ENOSHM_F_TX_SHUT;
     conn_publish(c);
-    tcp_output(c->pcb);
-  } else if (finp_queued) {
-    tcp_output(c->pcb);
   }
+  tcp_output(c->pcb);
 }
 
 /* ---- rx queue: pbuf chains as lwIP delivered them (each under 64 KiB, so
