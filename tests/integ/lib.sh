@@ -117,11 +117,21 @@ wait_gone() {
 status_count() { "$BUILD/enoctl" --socket "$1" status | tail -n +2 | wc -l; }
 
 # capture IFACE FILE: tcpdump inside $NS until the test ends
+# capture IFACE FILE [FILTER...]: tcpdump in the background until exit.  Returns
+# once tcpdump says "listening on": a fixed sleep lost the first connection of
+# the demo on a loaded CI machine (tcpdump was not yet capturing).
 capture() {
-  in_ns tcpdump --immediate-mode -Z root -B 131072 -i "$1" -U -s 65600 -w "$2" "${@:3}" >/dev/null 2>&1 &
+  local err; err=$(mktemp "$WORK/tcpdump-err.XXXXXX")
+  in_ns tcpdump --immediate-mode -Z root -B 131072 -i "$1" -U -s 65600 -w "$2" "${@:3}" >/dev/null 2>"$err" &
   local p=$!
   on_exit "kill $p; sleep 0.2"
-  sleep 0.3
+  for _ in $(seq 1 200); do
+    grep -q "listening on" "$err" && return 0
+    kill -0 "$p" 2>/dev/null || break
+    sleep 0.05
+  done
+  cat "$err" >&2
+  fail "tcpdump on $1 did not start capturing"
 }
 
 # ---- helpers added for the integration/semantics tests ----------------------
