@@ -109,6 +109,15 @@ static void cpu_self(double *user, double *sys)
   *sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
 }
 
+/* voluntary (slept) and involuntary (preempted) context switches so far */
+static void ctxsw_self(long *vol, long *invol)
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  *vol = ru.ru_nvcsw;
+  *invol = ru.ru_nivcsw;
+}
+
 static void raise_nofile(void)
 {
   struct rlimit rl;
@@ -617,7 +626,9 @@ static int run_pingpong(void)
   if (!lat)
     die("out of memory");
   double cu0, cs0;
+  long vcs0, ics0;
   cpu_self(&cu0, &cs0);
+  ctxsw_self(&vcs0, &ics0);
   uint64_t t_start = now_ns(), deadline = t_start + (uint64_t)(o_time * 1e9), t = t_start;
   while (t < deadline) {
     uint64_t t1 = t;
@@ -636,7 +647,9 @@ static int run_pingpong(void)
     lat[n++] = t - t1;
   }
   double cu1, cs1;
+  long vcs1, ics1;
   cpu_self(&cu1, &cs1);
+  ctxsw_self(&vcs1, &ics1);
   close(fd);
   double sum = 0;
   for (size_t i = 0; i < n; i++)
@@ -648,9 +661,11 @@ static int run_pingpong(void)
   double p999 = n ? (double)lat[(size_t)((double)(n - 1) * 0.999)] / 1e3 : 0;
   printf("{\"mode\": \"pingpong\", \"label\": \"%s\", \"n\": %zu, \"secs\": %.6f, \"mean_us\": %.3f, "
          "\"p50_us\": %.3f, \"p99_us\": %.3f, \"p999_us\": %.3f, \"min_us\": %.3f, \"max_us\": %.3f, "
-         "\"cpu_user\": %.4f, \"cpu_sys\": %.4f, \"eno\": %s}\n",
+         "\"cpu_user\": %.4f, \"cpu_sys\": %.4f, \"vcsw_per_rt\": %.3f, \"ivcsw_per_rt\": %.3f, "
+         "\"eno\": %s}\n",
          o_label, n, (double)(t - t_start) / 1e9, mean, p50, p99, p999, n ? (double)lat[0] / 1e3 : 0,
-         n ? (double)lat[n - 1] / 1e3 : 0, cu1 - cu0, cs1 - cs0, info);
+         n ? (double)lat[n - 1] / 1e3 : 0, cu1 - cu0, cs1 - cs0, n ? (double)(vcs1 - vcs0) / (double)n : 0,
+         n ? (double)(ics1 - ics0) / (double)n : 0, info);
   free(lat);
   return 0;
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -26,6 +27,12 @@ struct enoipc_hello_ok shim_hello;
 
 static pthread_mutex_t ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 static pid_t ctl_owner;
+/* Is the connection ours, or inherited through a clone() that pthread_atfork
+ * did not see?  Asked on every control message, so without a getpid() system
+ * call where the kernel allows: a page marked MADV_WIPEONFORK (Linux 4.14)
+ * reads as zero in any child that got a copy of our memory, fork() or raw
+ * clone() alike; it holds 1 while the connection is ours.  NULL: getpid(). */
+static volatile int *ctl_owned;
 static uint32_t ctl_seq;
 static int ctl_failed_logged;
 
@@ -271,12 +278,21 @@ static int ctl_connect_locked(void)
   shim_ctl_fd = fd;
   internal_add(fd);
   ctl_owner = getpid();
+  if (ctl_owned)
+    *ctl_owned = 1;
   return 0;
+}
+
+static int ctl_ours_locked(void)
+{
+  if (shim_ctl_fd < 0)
+    return 0;
+  return ctl_owned ? *ctl_owned : ctl_owner == getpid();
 }
 
 static int ctl_ensure_locked(void)
 {
-  if (shim_ctl_fd >= 0 && ctl_owner == getpid())
+  if (ctl_ours_locked())
     return 0;
   if (shim_ctl_fd >= 0) {
     /* inherited through a fork we were not told about (clone): not ours */
@@ -448,6 +464,25 @@ int ctl_post(uint16_t type, uint64_t sock, const void *p1, size_t n1, const void
   return r;
 }
 
+/* A doorbell for tund on the control connection (see ring_doorbell), only if
+ * it is up, ours and free this instant: never a connect, never a wait behind
+ * another thread's request.  0 = sent; -1 = use the socket's own end. */
+int ctl_try_doorbell(uint64_t sock)
+{
+  uint32_t what = ENOIPC_KICK_WAKE;
+  if (pthread_mutex_trylock(&ctl_lock))
+    return -1;
+  int r = -1;
+  if (ctl_ours_locked()) {
+    if (enoipc_send(shim_ctl_fd, ENOIPC_KICK, ++ctl_seq, sock, &what, sizeof(what), NULL, 0, NULL, 0) == 0)
+      r = 0;
+    else
+      ctl_drop_locked();
+  }
+  pthread_mutex_unlock(&ctl_lock);
+  return r;
+}
+
 void ctl_kick(uint64_t sock, int rearm)
 {
   uint32_t what = rearm ? ENOIPC_KICK_REARM : ENOIPC_KICK_WAKE;
@@ -478,5 +513,13 @@ static void atfork_child(void)
 __attribute__((constructor(101))) static void ctl_init(void)
 {
   shim_resolve();
+  long pg = sysconf(_SC_PAGESIZE);
+  void *p = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p != MAP_FAILED) {
+    if (madvise(p, (size_t)pg, MADV_WIPEONFORK) == 0)
+      ctl_owned = p;
+    else
+      munmap(p, (size_t)pg);
+  }
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }

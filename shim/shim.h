@@ -147,6 +147,7 @@ int  ctl_call(uint16_t type, uint64_t sock, const void *p1, size_t n1, const voi
               const int *fds, int nfds, int *err, void *data, size_t *datalen,
               int *rfds, int *nrfds, uint64_t *rsock);
 int  ctl_post(uint16_t type, uint64_t sock, const void *p1, size_t n1, const void *p2, size_t n2);
+int  ctl_try_doorbell(uint64_t sock);
 void ctl_kick(uint64_t sock, int rearm);
 int  ctl_is_internal_fd(int fd);
 int  ctl_internal_list(int *out, int max);

@@ -420,12 +420,14 @@ active proctype reader()
        :: mycons == prod -> ret = R_CALL; rpc = R_SETTLE     /* cons + n == prod: rx_settle() */
        :: else -> prod = 0; rpc = R_CALL                      /* return; next call */
        fi }
-  /* ring_doorbell(): one byte on our end (MSG_DONTWAIT) ... */
+  /* ring_doorbell(): ENOIPC_KICK on the control connection when
+   * ctl_try_doorbell() gets it, else one byte on our end (MSG_DONTWAIT) ... */
   :: atomic { rpc == R_BELL FLUSHED ->
        if
+       :: rpc = R_KICK
        :: p2t < PCAP -> p2t++; p2t_edge = 1;
           if :: mycons == prod -> ret = R_CALL; rpc = R_SETTLE :: else -> prod = 0; rpc = R_CALL fi
-       :: else -> rpc = R_KICK
+       :: p2t >= PCAP -> rpc = R_KICK
        fi }
   /* ... or, our end being full of filler, ctl_kick(KICK_WAKE) (blocking) */
   :: atomic { rpc == R_KICK && len(ctl) < CTLCAP FLUSHED ->
@@ -543,9 +545,10 @@ active proctype writer()
        fi }
   :: atomic { wpc == W_BELL ->
        if
+       :: wpc = W_KICK                      /* ctl_try_doorbell() */
        :: p2t < PCAP -> p2t++; p2t_edge = 1;
           if :: put == want -> next_call() :: else -> wpc = W_ROOM fi
-       :: else -> wpc = W_KICK
+       :: p2t >= PCAP -> wpc = W_KICK
        fi }
   :: atomic { wpc == W_KICK && len(ctl) < CTLCAP ->
 #ifndef MUT_DOORBELL_DROP
