@@ -15,6 +15,13 @@ int enoipc_send(int fd, uint16_t type, uint32_t seq, uint64_t sock,
                 const void *p1, size_t n1, const void *p2, size_t n2,
                 const int *fds, int nfds)
 {
+  return enoipc_send_flags(fd, type, seq, sock, p1, n1, p2, n2, fds, nfds, 0);
+}
+
+int enoipc_send_flags(int fd, uint16_t type, uint32_t seq, uint64_t sock,
+                      const void *p1, size_t n1, const void *p2, size_t n2,
+                      const int *fds, int nfds, int flags)
+{
   struct enoipc_hdr h;
   struct iovec iov[3];
   struct msghdr mh;
@@ -55,7 +62,7 @@ int enoipc_send(int fd, uint16_t type, uint32_t seq, uint64_t sock,
     memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
   }
   do {
-    n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+    n = sendmsg(fd, &mh, MSG_NOSIGNAL | flags);
   } while (n < 0 && errno == EINTR);
   if (n < 0)
     return -errno;

@@ -474,9 +474,12 @@ int ctl_try_doorbell(uint64_t sock)
     return -1;
   int r = -1;
   if (ctl_ours_locked()) {
-    if (enoipc_send(shim_ctl_fd, ENOIPC_KICK, ++ctl_seq, sock, &what, sizeof(what), NULL, 0, NULL, 0) == 0)
+    /* never blocks: a program's non-blocking send() must not wait for tund */
+    int e = enoipc_send_flags(shim_ctl_fd, ENOIPC_KICK, ++ctl_seq, sock, &what, sizeof(what), NULL, 0,
+                              NULL, 0, MSG_DONTWAIT);
+    if (e == 0)
       r = 0;
-    else
+    else if (e != -EAGAIN)
       ctl_drop_locked();
   }
   pthread_mutex_unlock(&ctl_lock);

@@ -223,6 +223,10 @@ struct enoipc_msg {
 int enoipc_send(int fd, uint16_t type, uint32_t seq, uint64_t sock,
                 const void *p1, size_t n1, const void *p2, size_t n2,
                 const int *fds, int nfds);
+/* The same with extra sendmsg() flags (MSG_DONTWAIT: -EAGAIN when full). */
+int enoipc_send_flags(int fd, uint16_t type, uint32_t seq, uint64_t sock,
+                      const void *p1, size_t n1, const void *p2, size_t n2,
+                      const int *fds, int nfds, int flags);
 
 /* Receive and validate one message.  Returns 1 on success, 0 on orderly EOF,
  * -EAGAIN when nothing is queued on a non-blocking socket, and -EPROTO for a

@@ -424,7 +424,7 @@ active proctype reader()
    * ctl_try_doorbell() gets it, else one byte on our end (MSG_DONTWAIT) ... */
   :: atomic { rpc == R_BELL FLUSHED ->
        if
-       :: rpc = R_KICK
+       :: len(ctl) < CTLCAP -> rpc = R_KICK   /* MSG_DONTWAIT: only with room */
        :: p2t < PCAP -> p2t++; p2t_edge = 1;
           if :: mycons == prod -> ret = R_CALL; rpc = R_SETTLE :: else -> prod = 0; rpc = R_CALL fi
        :: p2t >= PCAP -> rpc = R_KICK
@@ -545,7 +545,7 @@ active proctype writer()
        fi }
   :: atomic { wpc == W_BELL ->
        if
-       :: wpc = W_KICK                      /* ctl_try_doorbell() */
+       :: len(ctl) < CTLCAP -> wpc = W_KICK /* ctl_try_doorbell(), MSG_DONTWAIT */
        :: p2t < PCAP -> p2t++; p2t_edge = 1;
           if :: put == want -> next_call() :: else -> wpc = W_ROOM fi
        :: p2t >= PCAP -> wpc = W_KICK
