@@ -495,8 +495,12 @@ static void client_event(struct ev *ev, uint32_t events)
   if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
     return;
   m = &msgbuf;
-  /* A bounded batch per wakeup keeps one busy client from starving others. */
-  for (int i = 0; i < 64 && !cl->dead; i++) {
+  /* One message per loop turn.  The fd is level-triggered, so whatever else
+   * is queued is reported by the next epoll_wait() (which also keeps one
+   * busy client from starving the others); reading on until EAGAIN cost one
+   * more recvmsg() for every lone message, and a lone message (a doorbell,
+   * ENOIPC_KICK) is what most wake-ups here are. */
+  for (int i = 0; i < 1 && !cl->dead; i++) {
     int r = enoipc_recv(cl->ev.fd, m);
     if (r == -EAGAIN)
       return;
