@@ -40,6 +40,7 @@ struct client {
   uint64_t key;           /* owner key of the spare shm it leaves (conn.c) */
   uint64_t standby_id;    /* the standby socket sent and not yet taken, or 0 */
   int standby_wanted;     /* make one when the loop is idle (client_idle) */
+  unsigned single;        /* evidence that messages come one at a time */
 };
 
 static struct ev listen_ev;
@@ -495,15 +496,23 @@ static void client_event(struct ev *ev, uint32_t events)
   if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
     return;
   m = &msgbuf;
-  /* One message per loop turn.  The fd is level-triggered, so whatever else
-   * is queued is reported by the next epoll_wait() (which also keeps one
-   * busy client from starving the others); reading on until EAGAIN cost one
-   * more recvmsg() for every lone message, and a lone message (a doorbell,
-   * ENOIPC_KICK) is what most wake-ups here are. */
-  for (int i = 0; i < 1 && !cl->dead; i++) {
+  /* Reading until EAGAIN costs a recvmsg() that finds nothing on every
+   * wake-up, and most wake-ups bring one message (a doorbell, ENOIPC_KICK).
+   * The fd is level-triggered, so once several wake-ups in a row brought a
+   * single message we read one and let epoll report any other; a full read
+   * now and then notices when batches come back (a program opening
+   * thousands of sockets: one message per turn there starved its accepts
+   * and filled the listener's queue).  Same scheme as the TUN (tun.c). */
+  int limit = cl->single >= 4 ? 1 : 64, got = 0, empty = 0;
+  if (limit == 1)
+    cl->single--;
+  /* A bounded batch per wakeup keeps one busy client from starving others. */
+  for (int i = 0; i < limit && !cl->dead; i++) {
     int r = enoipc_recv(cl->ev.fd, m);
-    if (r == -EAGAIN)
-      return;
+    if (r == -EAGAIN) {
+      empty = 1;
+      break;
+    }
     if (r == 0) {
       client_drop(cl, NULL);
       return;
@@ -512,6 +521,7 @@ static void client_event(struct ev *ev, uint32_t events)
       client_drop(cl, r == -EPROTO ? "malformed message" : strerror(-r));
       return;
     }
+    got++;
     if (handle(cl, m)) {
       enoipc_msg_close_fds(m);
       client_drop(cl, "malformed message");
@@ -519,6 +529,8 @@ static void client_event(struct ev *ev, uint32_t events)
     }
     enoipc_msg_close_fds(m);
   }
+  if (empty && !cl->dead)
+    cl->single = got == 1 ? (cl->single + 4 > 16 ? 16 : cl->single + 4) : 0;
 }
 
 static void listen_event(struct ev *ev, uint32_t events)

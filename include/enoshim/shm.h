@@ -37,8 +37,12 @@
  *       again and the connection can take data.
  *   wakeups of tund: tund sets bits in `wants` when it waits for something
  *       the program does (new tx bytes, rx space, accepts); the program clears
- *       a bit with an atomic exchange and, if it was set, writes one byte to
- *       its end of the pair (any byte wakes tund).
+ *       a bit with an atomic exchange and, if it was set, rings the doorbell:
+ *       an ENOIPC_KICK on its control connection when that is free at once,
+ *       else one byte on its end of the pair (any byte wakes tund).  The
+ *       control connection is preferred because tund's reading a byte from
+ *       the pair wakes the program's own blocking recv() for nothing
+ *       (shim/io.c ring_doorbell()).
  */
 #ifndef ENOSHIM_SHM_H
 #define ENOSHIM_SHM_H
