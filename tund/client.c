@@ -12,12 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "tund.h"
+#include "lwip/timeouts.h"
 
 #define CLIENT_OUTQ_MAX (32u << 20)   /* bytes queued to one client before we drop it */
 
@@ -44,6 +46,20 @@ struct client {
 };
 
 static struct ev listen_ev;
+/* One descriptor held back so that a control client (enoctl status above
+ * all) can still be taken when tund is at its RLIMIT_NOFILE; given up for an
+ * accept that failed with EMFILE, taken again when a client leaves.  With
+ * none left the control socket is not polled for half a second: it is
+ * level-triggered, and a pending connection tund cannot accept would make
+ * the loop spin. */
+static int accept_reserve = -1;
+static int listen_paused;
+
+static void accept_reserve_fill(void)
+{
+  if (accept_reserve < 0)
+    accept_reserve = eventfd(0, EFD_CLOEXEC);
+}
 static char listen_path[108];
 static struct client *clients;
 static unsigned n_clients;
@@ -218,6 +234,7 @@ static void client_drop(struct client *cl, const char *why)
   loop_del(&cl->ev);
   close(cl->ev.fd);
   cl->ev.fd = -1;
+  accept_reserve_fill();
   if (cl->prev)
     cl->prev->next = cl->next;
   else
@@ -533,14 +550,33 @@ static void client_event(struct ev *ev, uint32_t events)
     cl->single = got == 1 ? (cl->single + 4 > 16 ? 16 : cl->single + 4) : 0;
 }
 
+static void listen_resume(void *arg)
+{
+  (void)arg;
+  listen_paused = 0;
+  accept_reserve_fill();
+  if (listen_ev.fd >= 0 && loop_add(&listen_ev, EPOLLIN))
+    tund_log(LOG_ERR_, "control socket: epoll: %s", strerror(errno));
+}
+
 static void listen_event(struct ev *ev, uint32_t events)
 {
   (void)events;
   for (int i = 0; i < 64; i++) {
     int fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && accept_reserve >= 0) {
+      close(accept_reserve);
+      accept_reserve = -1;
+      fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    }
     if (fd < 0) {
       if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
         tund_log_limited(LOG_WARN_, "accept on control socket: %s", strerror(errno));
+      if ((errno == EMFILE || errno == ENFILE) && !listen_paused) {
+        listen_paused = 1;
+        loop_del(&listen_ev);
+        sys_timeout(500, listen_resume, NULL);
+      }
       return;
     }
     struct ucred cr;
@@ -641,6 +677,7 @@ int ctl_listen(const char *path)
   snprintf(listen_path, sizeof(listen_path), "%s", path);
   listen_ev.fd = fd;
   listen_ev.fn = listen_event;
+  accept_reserve_fill();
   if (loop_add(&listen_ev, EPOLLIN)) {
     close(fd);
     return -1;

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -271,7 +272,7 @@ void conn_update_writable(struct conn *c)
 static void conn_t_event(struct ev *ev, uint32_t events);
 
 /* EMFILE/ENFILE while making a socket: say which limit, once in a while */
-static int fd_limit_err(int e)
+static void fd_limit_warn(int e)
 {
   if (e == EMFILE) {
     struct rlimit rl;
@@ -281,6 +282,11 @@ static int fd_limit_err(int e)
   } else if (e == ENFILE) {
     tund_log_limited(LOG_WARN_, "the system is out of file descriptors (fs.file-max)");
   }
+}
+
+static int fd_limit_err(int e)
+{
+  fd_limit_warn(e);
   return e == EMFILE || e == ENFILE ? ENOBUFS : e;
 }
 
@@ -385,6 +391,70 @@ static int spares_drop_all(void)
   return n > 0;
 }
 
+/* ---- the descriptor reserve ---------------------------------------------------
+ *
+ * At its RLIMIT_NOFILE tund would find out only when it makes the socket of a
+ * connection whose handshake is over: on_accept() runs after the peer's ACK,
+ * and a resumed tcpcrypt peer already counts itself connected, so it would
+ * get a reset on a connection its program was told is up.  So a few
+ * descriptors are held back.  The first EMFILE/ENFILE gives them (and the
+ * spares) up, so that the connections already under way get their sockets,
+ * and marks tund short: listeners drop new SYNs (the peer retransmits, as
+ * with a full accept queue; listener_admit) until enough connections have
+ * closed to fill the reserve again. */
+#define FD_RESERVE 32              /* descriptors: 16 connections' worth */
+static int fd_reserve[FD_RESERVE];
+static unsigned n_fd_reserve;
+static uint64_t fd_short_at;       /* n_conns when descriptors ran out; 0: not short */
+static u32_t fd_short_since;       /* sys_now() then */
+static uint64_t fd_short_drops;
+
+/* 0, or the errno that stopped it (EMFILE: still short) */
+static int fd_reserve_fill(void)
+{
+  while (n_fd_reserve < FD_RESERVE) {
+    int fd = n_fd_reserve ? fcntl(fd_reserve[0], F_DUPFD_CLOEXEC, 0) : eventfd(0, EFD_CLOEXEC);
+    if (fd < 0)
+      return errno;
+    fd_reserve[n_fd_reserve++] = fd;
+  }
+  return 0;
+}
+
+/* EMFILE/ENFILE while making a socket: free what can be freed.  1 = retry. */
+static int fds_exhausted(void)
+{
+  int e = errno;
+  int freed = spares_drop_all();
+  if (!fd_short_at) {
+    fd_limit_warn(e);
+    fd_short_at = n_conns + 1;
+    fd_short_since = sys_now();
+  }
+  if (n_fd_reserve)
+    freed = 1;
+  while (n_fd_reserve)
+    close(fd_reserve[--n_fd_reserve]);
+  return freed;
+}
+
+/* From conn_tick: out of the short state once the reserve is whole again
+ * (connections closed, spares dropped, or the limit raised).  Not in the
+ * first two seconds: the reserve just given up is for the handshakes under
+ * way, which must not find it taken back. */
+static void fd_short_check(void)
+{
+  if (!fd_short_at || (u32_t)(sys_now() - fd_short_since) < 2000)
+    return;
+  int e = fd_reserve_fill();
+  if (e != EMFILE && e != ENFILE) {
+    tund_log(LOG_INFO_, "file descriptors available again (%llu connections open; %llu SYNs dropped meanwhile)",
+             (unsigned long long)n_conns, (unsigned long long)fd_short_drops);
+    fd_short_at = 0;
+    fd_short_drops = 0;
+  }
+}
+
 int conn_spares_check(char *out, size_t outlen)
 {
   unsigned bad = 0;
@@ -412,7 +482,7 @@ static int make_shm(struct conn *c, uint32_t ring, uint64_t key)
     spares_reused++;
   } else {
     fd = memfd_create("enoshim-socket", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && spares_drop_all())
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && fds_exhausted())
       fd = memfd_create("enoshim-socket", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
       return fd_limit_err(errno);
@@ -471,7 +541,7 @@ static struct conn *conn_new(int domain, uint64_t spare_key, int *err, int *pfd)
     return NULL;
   }
   int sp = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
-  if (sp && (errno == EMFILE || errno == ENFILE) && spares_drop_all())
+  if (sp && (errno == EMFILE || errno == ENFILE) && fds_exhausted())
     sp = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
   if (sp) {
     *err = fd_limit_err(errno);
@@ -1347,6 +1417,14 @@ int listener_admit(struct conn *l)
 {
   if (l->dead || l->kind != CK_LISTENER)
     return 0;
+  if (fd_short_at) {
+    fd_short_drops++;
+    l->syn_dropped++;
+    if ((fd_short_drops & (fd_short_drops - 1)) == 0)
+      tund_log_limited(LOG_WARN_, "listener on port %u: out of file descriptors: SYN dropped (%llu so far), "
+                       "the peer will retry", (unsigned)l->st.local.port, (unsigned long long)fd_short_drops);
+    return 0;
+  }
   uint64_t q = listener_waiting(l) + (uint64_t)l->n_embryonic;
   if (q <= (uint64_t)l->backlog)
     return 1;
@@ -1949,6 +2027,7 @@ static void conn_tick(void *arg)
     else if (c->kind == CK_STREAM)
       crypt_tick(c);
   }
+  fd_short_check();
   sys_timeout(200, conn_tick, NULL);
 }
 
@@ -1966,6 +2045,7 @@ void conn_module_init(void)
 {
   glue_on_unreachable = on_unreachable;
   randombytes_buf(id_key, sizeof(id_key));
+  fd_reserve_fill();
   crypt_module_init();
   sys_timeout(200, conn_tick, NULL);
 }
