@@ -513,16 +513,10 @@ static void client_event(struct ev *ev, uint32_t events)
   if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
     return;
   m = &msgbuf;
-  /* Reading until EAGAIN costs a recvmsg() that finds nothing on every
-   * wake-up, and most wake-ups bring one message (a doorbell, ENOIPC_KICK).
-   * The fd is level-triggered, so once several wake-ups in a row brought a
-   * single message we read one and let epoll report any other; a full read
-   * now and then notices when batches come back (a program opening
-   * thousands of sockets: one message per turn there starved its accepts
-   * and filled the listener's queue).  Same scheme as the TUN (tun.c). */
-  int limit = cl->single >= 4 ? 1 : 64, got = 0, empty = 0;
-  if (limit == 1)
-    cl->single--;
+  /* Most wake-ups bring one message (a doorbell, ENOIPC_KICK): read one
+   * while they come singly (tund.h); batches otherwise - strictly one per
+   * turn starved a program opening thousands of sockets of its accepts. */
+  int limit = single_read_limit(&cl->single, 64), got = 0, empty = 0;
   /* A bounded batch per wakeup keeps one busy client from starving others. */
   for (int i = 0; i < limit && !cl->dead; i++) {
     int r = enoipc_recv(cl->ev.fd, m);
@@ -547,7 +541,7 @@ static void client_event(struct ev *ev, uint32_t events)
     enoipc_msg_close_fds(m);
   }
   if (empty && !cl->dead)
-    cl->single = got == 1 ? (cl->single + 4 > 16 ? 16 : cl->single + 4) : 0;
+    single_read_note(&cl->single, got);
 }
 
 static void listen_resume(void *arg)

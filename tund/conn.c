@@ -405,7 +405,7 @@ static int spares_drop_all(void)
 #define FD_RESERVE 32              /* descriptors: 16 connections' worth */
 static int fd_reserve[FD_RESERVE];
 static unsigned n_fd_reserve;
-static uint64_t fd_short_at;       /* n_conns when descriptors ran out; 0: not short */
+static int fd_short;               /* descriptors ran out; listeners drop SYNs */
 static u32_t fd_short_since;       /* sys_now() then */
 static uint64_t fd_short_drops;
 
@@ -426,9 +426,9 @@ static int fds_exhausted(void)
 {
   int e = errno;
   int freed = spares_drop_all();
-  if (!fd_short_at) {
+  if (!fd_short) {
     fd_limit_warn(e);
-    fd_short_at = n_conns + 1;
+    fd_short = 1;
     fd_short_since = sys_now();
   }
   if (n_fd_reserve)
@@ -444,13 +444,13 @@ static int fds_exhausted(void)
  * way, which must not find it taken back. */
 static void fd_short_check(void)
 {
-  if (!fd_short_at || (u32_t)(sys_now() - fd_short_since) < 2000)
+  if (!fd_short || (u32_t)(sys_now() - fd_short_since) < 2000)
     return;
   int e = fd_reserve_fill();
   if (e != EMFILE && e != ENFILE) {
     tund_log(LOG_INFO_, "file descriptors available again (%llu connections open; %llu SYNs dropped meanwhile)",
              (unsigned long long)n_conns, (unsigned long long)fd_short_drops);
-    fd_short_at = 0;
+    fd_short = 0;
     fd_short_drops = 0;
   }
 }
@@ -1417,7 +1417,7 @@ int listener_admit(struct conn *l)
 {
   if (l->dead || l->kind != CK_LISTENER)
     return 0;
-  if (fd_short_at) {
+  if (fd_short) {
     fd_short_drops++;
     l->syn_dropped++;
     if ((fd_short_drops & (fd_short_drops - 1)) == 0)

@@ -306,14 +306,9 @@ static err_t tun_netif_init(struct netif *nif)
   return ERR_OK;
 }
 
-/* kernel -> lwIP: read a batch of packets per wakeup.
- *
- * Reading until EAGAIN costs a read that finds nothing on every wakeup; when
- * packets keep coming one at a time (request/response traffic) that is one
- * system call in three of a round trip.  The TUN fd is level-triggered, so
- * once several wakeups in a row brought a single packet we read just one and
- * let epoll report any other; a full read now and then (when `single` runs
- * down) notices when batches come back. */
+/* kernel -> lwIP: read a batch of packets per wakeup, or one while they come
+ * singly (single_read_limit in tund.h: with request/response traffic the read
+ * that finds nothing was one system call in three of a round trip). */
 static unsigned tun_single;           /* evidence that packets come singly */
 
 /* The next packet is read into an MTU-sized pbuf (64 KiB on local paths).
@@ -328,9 +323,7 @@ static struct pbuf *tun_rxbuf;
 static void tun_readable(struct ev *ev, uint32_t events)
 {
   (void)events;
-  int limit = tun_single >= 4 ? 1 : 128, got = 0, empty = 0;
-  if (limit == 1)
-    tun_single--;
+  int limit = single_read_limit(&tun_single, 128), got = 0, empty = 0;
   for (int i = 0; i < limit; i++) {
     struct pbuf *p = tun_rxbuf;
     struct virtio_net_hdr vh;
@@ -383,7 +376,7 @@ static void tun_readable(struct ev *ev, uint32_t events)
   if (got)
     loop_note_traffic();
   if (empty)
-    tun_single = got == 1 ? (tun_single + 4 > 16 ? 16 : tun_single + 4) : 0;
+    single_read_note(&tun_single, got);
 }
 
 int tun_netif_start(int fd, const struct tund_config *c)

@@ -167,4 +167,22 @@ int  enoctl_main(int argc, char **argv);
 int  keylog_open(const char *path);
 void keylog_write(const char *line);
 
+/* Reading a level-triggered fd until EAGAIN costs a read that finds nothing
+ * on every wake-up.  While wake-ups keep bringing one item each (packets on
+ * the TUN, messages on a control connection), read just one and let epoll
+ * report any other; a full read now and then notices when batches come
+ * back.  *evidence is per fd, 0 at start. */
+static inline int single_read_limit(unsigned *evidence, int batch)
+{
+  if (*evidence < 4)
+    return batch;
+  (*evidence)--;
+  return 1;
+}
+/* after a read that reached EAGAIN having found `got` items */
+static inline void single_read_note(unsigned *evidence, int got)
+{
+  *evidence = got == 1 ? (*evidence + 4 > 16 ? 16 : *evidence + 4) : 0;
+}
+
 #endif

@@ -116,7 +116,6 @@ wait_gone() {
 # status_count SOCK: connections tund still tracks
 status_count() { "$BUILD/enoctl" --socket "$1" status | tail -n +2 | wc -l; }
 
-# capture IFACE FILE: tcpdump inside $NS until the test ends
 # capture IFACE FILE [FILTER...]: tcpdump in the background until exit.  Returns
 # once tcpdump says "listening on": a fixed sleep lost the first connection of
 # the demo on a loaded CI machine (tcpdump was not yet capturing).
