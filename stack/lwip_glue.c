@@ -173,6 +173,8 @@ static void glue_pcb_free(u8_t id, void *data)
   (void)id;
   if (!g)
     return;
+  if (g->admitted && glue_eno_ops && glue_eno_ops->admit_release)
+    glue_eno_ops->admit_release();
   if (g->ctx && glue_eno_ops && glue_eno_ops->ctx_free)
     glue_eno_ops->ctx_free(g->ctx);
   free(g);
@@ -192,6 +194,15 @@ static err_t glue_passive_open(u8_t id, struct tcp_pcb_listen *lpcb, struct tcp_
 
 static const struct tcp_ext_arg_callbacks eno_conn_cbs = { glue_pcb_free, NULL };
 static const struct tcp_ext_arg_callbacks eno_listen_cbs = { glue_listen_free, glue_passive_open };
+
+int glue_admission_redeem(struct tcp_pcb *npcb)
+{
+  struct glue_pcb *g = glue_eno(npcb);
+  if (!g || !g->admitted)
+    return 0;
+  g->admitted = 0;
+  return 1;
+}
 
 struct glue_pcb *glue_eno(const struct tcp_pcb *pcb)
 {
@@ -247,11 +258,14 @@ static err_t glue_passive_open(u8_t id, struct tcp_pcb_listen *lpcb, struct tcp_
     pending_syn.valid = 0;
     return ERR_MEM;
   }
-  if (!glue_eno_ops->passive_config)
-    return ERR_OK;
-  g = calloc(1, sizeof(*g));
-  if (!g)
-    return ERR_MEM;           /* lwIP drops the SYN; the peer retransmits */
+  int admitted = glue_eno_ops->admit != NULL;
+  g = glue_eno_ops->passive_config ? calloc(1, sizeof(*g)) : NULL;
+  if (!g) {
+    if (admitted && glue_eno_ops->admit_release)
+      glue_eno_ops->admit_release();    /* nothing to carry the admission */
+    return glue_eno_ops->passive_config ? ERR_MEM : ERR_OK;   /* ERR_MEM: the SYN is dropped */
+  }
+  g->admitted = (uint8_t)admitted;
   eno_config_init(&g->cfg);
   glue_eno_ops->passive_config(l->arg, npcb, &g->cfg, &g->ctx);
   g->cfg.ops_ctx = g->ctx;

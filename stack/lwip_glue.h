@@ -39,6 +39,7 @@ struct glue_pcb {
   uint8_t syn_len_set;
   uint8_t drop_syn_after;      /* drop ENO from SYN retransmission n (0 = never) */
   uint8_t syn_had_data;        /* passive: the SYN carried data (§4.7: dropped) */
+  uint8_t admitted;            /* passive: admit() said yes, not yet redeemed */
   enum eno_action last;        /* last action the hooks saw (ABORT sticks) */
 };
 
@@ -52,6 +53,9 @@ struct glue_eno_ops {
   /* 0: drop this SYN silently (the listener's queue is full; the peer
    * retransmits).  Optional. */
   int (*admit)(void *listener_arg);
+  /* An admitted half-open connection died before tund redeemed its
+   * admission (glue_admission_redeem).  Optional. */
+  void (*admit_release)(void);
 };
 extern const struct glue_eno_ops *glue_eno_ops;
 
@@ -61,6 +65,9 @@ int glue_eno_connect(struct tcp_pcb *pcb, const struct eno_config *cfg, void *ct
 /* Listener: after tcp_listen() (the ext args of a pcb are copied by
  * tcp_listen() and would be freed with the old pcb). */
 int glue_eno_listen(struct tcp_pcb *lpcb, void *listener_arg);
+/* On lwIP's accept callback: 1 if admit() admitted npcb's SYN (the caller
+ * now owns what it promised then; admit_release will not be called). */
+int glue_admission_redeem(struct tcp_pcb *npcb);
 /* The pcb's ENO state, or NULL (no ENO configured). */
 struct glue_pcb *glue_eno(const struct tcp_pcb *pcb);
 

@@ -395,24 +395,42 @@ static int spares_drop_all(void)
  *
  * At its RLIMIT_NOFILE tund would find out only when it makes the socket of a
  * connection whose handshake is over: on_accept() runs after the peer's ACK,
- * and a resumed tcpcrypt peer already counts itself connected, so it would
- * get a reset on a connection its program was told is up.  So a few
- * descriptors are held back.  The first EMFILE/ENFILE gives them (and the
- * spares) up, so that the connections already under way get their sockets,
- * and marks tund short: listeners drop new SYNs (the peer retransmits, as
- * with a full accept queue; listener_admit) until enough connections have
- * closed to fill the reserve again. */
-#define FD_RESERVE 32              /* descriptors: 16 connections' worth */
-static int fd_reserve[FD_RESERVE];
-static unsigned n_fd_reserve;
-static int fd_short;               /* descriptors ran out; listeners drop SYNs */
-static u32_t fd_short_since;       /* sys_now() then */
+ * and a resumed tcpcrypt peer already counts itself connected after our
+ * SYN-ACK, so a failure there resets a connection the peer's program was told
+ * is up.  So a SYN is admitted only against real headroom: listener_admit()
+ * promises the connection FDS_PER_CONN descriptors and holds that many in the
+ * reserve (duplicates of one eventfd) until on_accept() makes its socket or
+ * lwIP drops the half-open pcb (glue_eno_ops.admit_release).  When the
+ * reserve cannot grow to cover a new promise, the SYN is dropped and the
+ * peer retransmits, as with a full accept queue.  Every other consumer of
+ * descriptors (a program's socket(), a control client, a kernel-side accept)
+ * may take the reserve's unpromised slack, never the promised part.
+ *
+ * Invariant: n_fd_reserve >= FDS_PER_CONN * fd_promised between calls. */
+#define FDS_PER_CONN    3          /* memfd + both ends of the pair until delivered */
+#define FD_SLACK        (FDS_PER_CONN * 8)   /* grown in steps, trimmed to this */
+#define FD_PROMISE_MAX  4096u      /* half-open connections holding a promise */
+#define FD_RESERVE_MAX  (FDS_PER_CONN * FD_PROMISE_MAX + FD_SLACK)
+static int *fd_reserve;
+static unsigned n_fd_reserve, cap_fd_reserve;
+static unsigned fd_promised;       /* admitted SYNs whose socket is not made yet */
+static int fd_short;               /* the last admission failed for descriptors */
 static uint64_t fd_short_drops;
 
-/* 0, or the errno that stopped it (EMFILE: still short) */
-static int fd_reserve_fill(void)
+/* Grow the reserve to `want` descriptors; 0, or the errno that stopped it. */
+static int fd_reserve_grow(unsigned want)
 {
-  while (n_fd_reserve < FD_RESERVE) {
+  if (want > cap_fd_reserve) {
+    unsigned nc = cap_fd_reserve ? cap_fd_reserve : 64;
+    while (nc < want)
+      nc *= 2;
+    int *v = realloc(fd_reserve, nc * sizeof(*v));
+    if (!v)
+      return ENOMEM;
+    fd_reserve = v;
+    cap_fd_reserve = nc;
+  }
+  while (n_fd_reserve < want) {
     int fd = n_fd_reserve ? fcntl(fd_reserve[0], F_DUPFD_CLOEXEC, 0) : eventfd(0, EFD_CLOEXEC);
     if (fd < 0)
       return errno;
@@ -421,38 +439,80 @@ static int fd_reserve_fill(void)
   return 0;
 }
 
-/* EMFILE/ENFILE while making a socket: free what can be freed.  1 = retry. */
+static void fd_reserve_shrink(unsigned keep)
+{
+  while (n_fd_reserve > keep)
+    close(fd_reserve[--n_fd_reserve]);
+}
+
+/* EMFILE/ENFILE while making a socket: give up the spares and the reserve's
+ * unpromised slack (a connection whose promise was just redeemed counts as
+ * slack now).  1 = something was freed: retry. */
 static int fds_exhausted(void)
 {
   int e = errno;
+  unsigned before = n_fd_reserve;
   int freed = spares_drop_all();
-  if (!fd_short) {
+  fd_reserve_shrink(FDS_PER_CONN * fd_promised);
+  if (!freed && n_fd_reserve == before)
     fd_limit_warn(e);
-    fd_short = 1;
-    fd_short_since = sys_now();
-  }
-  if (n_fd_reserve)
-    freed = 1;
-  while (n_fd_reserve)
-    close(fd_reserve[--n_fd_reserve]);
-  return freed;
+  errno = e;
+  return freed || n_fd_reserve < before;
 }
 
-/* From conn_tick: out of the short state once the reserve is whole again
- * (connections closed, spares dropped, or the limit raised).  Not in the
- * first two seconds: the reserve just given up is for the handshakes under
- * way, which must not find it taken back. */
-static void fd_short_check(void)
+/* A SYN may become a connection: promise it its descriptors.  0: refused. */
+static int fd_promise_take(void)
 {
-  if (!fd_short || (u32_t)(sys_now() - fd_short_since) < 2000)
-    return;
-  int e = fd_reserve_fill();
-  if (e != EMFILE && e != ENFILE) {
+  unsigned need = FDS_PER_CONN * (fd_promised + 1);
+  if (n_fd_reserve < need) {
+    unsigned want = need + FD_SLACK;
+    if (want > FD_RESERVE_MAX)
+      want = FD_RESERVE_MAX;
+    int e = fd_promised >= FD_PROMISE_MAX ? EMFILE : fd_reserve_grow(want);
+    if (n_fd_reserve < need) {
+      if (!fd_short && fd_promised < FD_PROMISE_MAX) {
+        spares_drop_all();
+        if (fd_reserve_grow(need) == 0)
+          goto ok;
+        fd_limit_warn(e == ENOMEM ? EMFILE : e);
+        fd_short = 1;
+      }
+      fd_short_drops++;
+      return 0;
+    }
+  }
+ok:
+  if (fd_short) {
     tund_log(LOG_INFO_, "file descriptors available again (%llu connections open; %llu SYNs dropped meanwhile)",
              (unsigned long long)n_conns, (unsigned long long)fd_short_drops);
     fd_short = 0;
     fd_short_drops = 0;
   }
+  fd_promised++;
+  return 1;
+}
+
+/* The promise ends: the socket is being made (its descriptors come from the
+ * slack, see fds_exhausted) or the half-open connection died. */
+static void fd_promise_release(void)
+{
+  if (fd_promised)
+    fd_promised--;
+}
+
+/* glue_eno_ops.admit_release: a half-open connection admitted by
+ * listener_admit() died before on_accept(). */
+void listener_admit_release(void)
+{
+  fd_promise_release();
+}
+
+/* From conn_tick: give back slack beyond a few connections' worth. */
+static void fd_reserve_trim(void)
+{
+  unsigned keep = FDS_PER_CONN * fd_promised + FD_SLACK;
+  if (n_fd_reserve > keep)
+    fd_reserve_shrink(keep);
 }
 
 int conn_spares_check(char *out, size_t outlen)
@@ -882,6 +942,10 @@ static err_t on_accept(void *arg, struct tcp_pcb *npcb, err_t err)
   int e, pfd;
   if (!l || l->dead || err != ERR_OK || !npcb)
     return ERR_VAL;
+  /* its descriptors were promised at the SYN (listener_admit): they are
+   * slack of the reserve from here on, which conn_new() may take */
+  if (glue_admission_redeem(npcb))
+    fd_promise_release();
   struct conn *c = conn_new(l->domain, l->id | SPARE_KEY_LISTENER, &e, &pfd);
   if (!c) {
     tund_log_limited(LOG_WARN_, "cannot take an incoming connection: %s", strerror(e));
@@ -1417,23 +1481,23 @@ int listener_admit(struct conn *l)
 {
   if (l->dead || l->kind != CK_LISTENER)
     return 0;
-  if (fd_short) {
-    fd_short_drops++;
+  uint64_t q = listener_waiting(l) + (uint64_t)l->n_embryonic;
+  if (q > (uint64_t)l->backlog) {
+    l->syn_dropped++;
+    if ((l->syn_dropped & (l->syn_dropped - 1)) == 0)   /* 1st, 2nd, 4th, 8th ... */
+      tund_log_limited(LOG_WARN_, "listener on port %u: accept queue full (%llu waiting, backlog %d): "
+                       "SYN dropped (%llu so far), the peer will retry", (unsigned)l->st.local.port,
+                       (unsigned long long)q, l->backlog, (unsigned long long)l->syn_dropped);
+    return 0;
+  }
+  if (!fd_promise_take()) {
     l->syn_dropped++;
     if ((fd_short_drops & (fd_short_drops - 1)) == 0)
       tund_log_limited(LOG_WARN_, "listener on port %u: out of file descriptors: SYN dropped (%llu so far), "
                        "the peer will retry", (unsigned)l->st.local.port, (unsigned long long)fd_short_drops);
     return 0;
   }
-  uint64_t q = listener_waiting(l) + (uint64_t)l->n_embryonic;
-  if (q <= (uint64_t)l->backlog)
-    return 1;
-  l->syn_dropped++;
-  if ((l->syn_dropped & (l->syn_dropped - 1)) == 0)   /* 1st, 2nd, 4th, 8th ... */
-    tund_log_limited(LOG_WARN_, "listener on port %u: accept queue full (%llu waiting, backlog %d): "
-                     "SYN dropped (%llu so far), the peer will retry", (unsigned)l->st.local.port,
-                     (unsigned long long)q, l->backlog, (unsigned long long)l->syn_dropped);
-  return 0;
+  return 1;
 }
 
 void listener_flush(struct conn *l)
@@ -2027,7 +2091,7 @@ static void conn_tick(void *arg)
     else if (c->kind == CK_STREAM)
       crypt_tick(c);
   }
-  fd_short_check();
+  fd_reserve_trim();
   sys_timeout(200, conn_tick, NULL);
 }
 
@@ -2045,7 +2109,7 @@ void conn_module_init(void)
 {
   glue_on_unreachable = on_unreachable;
   randombytes_buf(id_key, sizeof(id_key));
-  fd_reserve_fill();
+  fd_reserve_grow(FD_SLACK);
   crypt_module_init();
   sys_timeout(200, conn_tick, NULL);
 }

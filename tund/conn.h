@@ -120,6 +120,7 @@ void conn_output(struct conn *c);
 void listener_deliver(struct conn *l, struct conn *c);
 void listener_flush(struct conn *l);
 int listener_admit(struct conn *l);
+void listener_admit_release(void);
 int  ipaddr_from_ipc(const struct enoipc_addr *a, int domain, ip_addr_t *ip);
 void ipaddr_to_shm(const ip_addr_t *ip, u16_t port, int domain, struct enoshm_addr *out);
 int  rxq_push(struct conn *c, struct pbuf *p);

@@ -294,6 +294,7 @@ static const struct glue_eno_ops eno_ops = {
   .passive_config = passive_config,
   .ctx_free = pre_free,
   .admit = passive_admit,
+  .admit_release = listener_admit_release,
 };
 
 void crypt_listen_setup(struct conn *l)

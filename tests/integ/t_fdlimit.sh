@@ -3,8 +3,9 @@
 # tund B gets an RLIMIT_NOFILE with room for about 40 connections; a program
 # behind tund A opens 80 at once (resumed tcpcrypt: the client counts itself
 # connected after the SYN-ACK, before tund B has made the socket).  tund B
-# must hand every connection it completes a socket (the descriptor reserve)
-# and drop further SYNs instead of completing connections it will reset;
+# admits a SYN only when it holds the descriptors that connection will need
+# (the descriptor reserve, tund/conn.c) and drops the others instead of
+# completing connections it would have to reset;
 # once its limit is raised the dropped SYNs' retransmissions get in.  Every
 # connection the client opened must echo.
 . "$(dirname "$0")/lib.sh"
