@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "tcpinc.h"
+#include "enoshim/prefix.h"
 #include "shim.h"
 
 int shim_move_high(int fd);
@@ -464,28 +465,41 @@ static int is_loopback(const struct sockaddr *a)
   return 0;
 }
 
-static int prefix_match(const uint8_t *addr, const uint8_t *pfx, int bits)
+/* ENOSHIM_DIRECT=PREFIX,... adds destinations for this program only.  Read
+ * once, at the first connect; a value that is not a list of prefixes
+ * (enoshim/prefix.h) is reported and ignored as a whole. */
+#define ENV_DIRECT_MAX 64
+static struct prefix env_direct[ENV_DIRECT_MAX];
+static int n_env_direct;
+static pthread_once_t env_direct_once = PTHREAD_ONCE_INIT;
+
+static void env_direct_read(void)
 {
-  int full = bits / 8, rest = bits % 8;
-  if (memcmp(addr, pfx, (size_t)full))
-    return 0;
-  if (rest) {
-    uint8_t mask = (uint8_t)(0xff << (8 - rest));
-    if ((addr[full] & mask) != (pfx[full] & mask))
-      return 0;
-  }
-  return 1;
+  const char *env = getenv("ENOSHIM_DIRECT");
+  char bad[64];
+  if (!env || !*env)
+    return;
+  int n = prefix_parse_list(env, env_direct, ENV_DIRECT_MAX, bad, sizeof(bad));
+  if (n == PREFIX_LIST_TOO_MANY)
+    shim_log("ENOSHIM_DIRECT has more than %d prefixes (from '%s' on): ignoring ENOSHIM_DIRECT",
+             ENV_DIRECT_MAX, bad);
+  else if (n < 0)
+    shim_log("ENOSHIM_DIRECT: '%s' is not ADDRESS or ADDRESS/LENGTH (IPv4 0-32, IPv6 0-128): "
+             "ignoring ENOSHIM_DIRECT", bad);
+  else
+    n_env_direct = n;
 }
 
 int shim_addr_is_direct(const struct sockaddr *a, socklen_t len)
 {
-  uint8_t addr[16];
+  const uint8_t *addr;
   int fam;
   (void)len;
+  pthread_once(&env_direct_once, env_direct_read);
   if (is_loopback(a))
     return 1;
   if (a->sa_family == AF_INET) {
-    memcpy(addr, &((const struct sockaddr_in *)a)->sin_addr, 4);
+    addr = (const uint8_t *)&((const struct sockaddr_in *)a)->sin_addr;
     fam = AF_INET;
     if (!memcmp(addr, "\0\0\0\0", 4))
       return 1;         /* 0.0.0.0 means this host */
@@ -493,45 +507,19 @@ int shim_addr_is_direct(const struct sockaddr *a, socklen_t len)
     const struct in6_addr *x = &((const struct sockaddr_in6 *)a)->sin6_addr;
     if (IN6_IS_ADDR_UNSPECIFIED(x) || IN6_IS_ADDR_LINKLOCAL(x))
       return 1;
-    if (IN6_IS_ADDR_V4MAPPED(x)) {
-      memcpy(addr, &x->s6_addr[12], 4);
-      fam = AF_INET;
-    } else {
-      memcpy(addr, x, 16);
-      fam = AF_INET6;
-    }
+    addr = x->s6_addr;  /* v4-mapped: prefix_match() takes it as IPv4 */
+    fam = AF_INET6;
   }
   for (uint32_t i = 0; i < shim_hello.n_direct; i++) {
-    const struct enoipc_prefix *p = &shim_hello.direct[i];
-    if (p->family == fam && p->prefixlen <= (fam == AF_INET ? 32 : 128) &&
-        prefix_match(addr, p->addr, p->prefixlen))
+    const struct enoipc_prefix *e = &shim_hello.direct[i];
+    struct prefix p = { .family = e->family, .len = e->prefixlen };
+    memcpy(p.addr, e->addr, sizeof(p.addr));
+    if (prefix_match(&p, fam, addr))
       return 1;
   }
-  /* ENOSHIM_DIRECT=PREFIX,... adds destinations for this program only */
-  const char *env = getenv("ENOSHIM_DIRECT");
-  if (env && *env) {
-    char buf[512];
-    snprintf(buf, sizeof(buf), "%s", env);
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-      char *slash = strchr(tok, '/');
-      int bits = -1;
-      uint8_t pfx[16];
-      if (slash) {
-        *slash = 0;
-        bits = atoi(slash + 1);
-      }
-      if (fam == AF_INET && inet_pton(AF_INET, tok, pfx) == 1) {
-        if (bits < 0 || bits > 32) bits = 32;
-        if (prefix_match(addr, pfx, bits)) return 1;
-      } else if (fam == AF_INET6 && inet_pton(AF_INET6, tok, pfx) == 1) {
-        if (bits < 0 || bits > 128) bits = 128;
-        if (prefix_match(addr, pfx, bits)) return 1;
-      } else if (!strcmp(tok, "all")) {
-        return 1;
-      }
-    }
-  }
+  for (int i = 0; i < n_env_direct; i++)
+    if (prefix_match(&env_direct[i], fam, addr))
+      return 1;
   return 0;
 }
 

@@ -111,37 +111,6 @@ static int parse_u64(const char *v, uint64_t max, uint64_t *out)
   return 0;
 }
 
-int prefix_parse(const char *s, struct prefix *p);
-int prefix_parse(const char *s, struct prefix *p)
-{
-  char buf[INET6_ADDRSTRLEN + 8];
-  snprintf(buf, sizeof(buf), "%s", s);
-  char *slash = strchr(buf, '/');
-  int len = -1;
-  if (slash) {
-    *slash = 0;
-    char *end;
-    long l = strtol(slash + 1, &end, 10);
-    if (*end || l < 0)
-      return -1;
-    len = (int)l;
-  }
-  memset(p, 0, sizeof(*p));
-  if (inet_pton(AF_INET, buf, p->addr) == 1) {
-    p->family = AF_INET;
-    if (len < 0) len = 32;
-    if (len > 32) return -1;
-  } else if (inet_pton(AF_INET6, buf, p->addr) == 1) {
-    p->family = AF_INET6;
-    if (len < 0) len = 128;
-    if (len > 128) return -1;
-  } else {
-    return -1;
-  }
-  p->len = len;
-  return 0;
-}
-
 /* A list of bytes: "0x21,0x23" or "21 23" (hex) */
 static int parse_byte_list(const char *v, uint8_t *out, int max, int *n)
 {
@@ -282,13 +251,10 @@ int config_set(struct tund_config *c, const char *key, const char *val, const ch
     if (parse_u64(val, 1000000, &u)) BAD();
     c->time_wait_max = (uint32_t)u;
   } else if (!strcmp(key, "direct")) {
-    char buf[1024];
-    snprintf(buf, sizeof(buf), "%s", val);
-    c->n_direct = 0;
-    for (char *tok = strtok(buf, ", \t"); tok; tok = strtok(NULL, ", \t")) {
-      if (c->n_direct >= ENOIPC_MAX_DIRECT - 2 || prefix_parse(tok, &c->direct[c->n_direct])) BAD();
-      c->n_direct++;
-    }
+    /* two places are kept for loopback (main.c) */
+    int n = prefix_parse_list(val, c->direct, ENOIPC_MAX_DIRECT - 2, NULL, 0);
+    if (n < 0) BAD();
+    c->n_direct = n;
   } else if (!strcmp(key, "eno_teps")) {
     if (parse_byte_list(val, c->eno_teps, 32, &c->n_eno_teps)) BAD();
     for (int i = 0; i < c->n_eno_teps; i++)

@@ -12,6 +12,7 @@
 
 #include "enoshim/shm.h"
 #include "enoshim/ipc.h"
+#include "enoshim/prefix.h"
 
 /* ---- log.c ---------------------------------------------------------------- */
 enum { LOG_ERR_ = 0, LOG_WARN_ = 1, LOG_INFO_ = 2, LOG_DEBUG_ = 3 };
@@ -49,11 +50,6 @@ void loop_note_traffic(void);
 void loop_defer_free(void (*fn)(void *), void *p);
 
 /* ---- config.c --------------------------------------------------------------- */
-struct prefix {
-  int family;
-  int len;
-  uint8_t addr[16];
-};
 
 #define TUND_MAX_PORTS 64
 struct tund_config {
