@@ -119,7 +119,7 @@ $(OBJ)/libstack.a: $(STACK_OBJS) $(COMMON_OBJS)
 
 $(BUILD)/tund: $(TUND_OBJS) $(GLUE_OBJS) $(OBJ)/libstack.a $(OBJ)/liblwip.a
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS) -lcap
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS) -lcap -lnftables -lnetfilter_conntrack
 
 $(BUILD)/enoctl: $(BUILD)/tund
 	ln -sf tund $@

@@ -7,6 +7,7 @@
  *   eno-hello client HOST PORT [TEXT]  connect, print, send TEXT, print reply
  *
  * Output (one "key: value" per line, easy to grep):
+ *   local: ADDR:PORT   peer: ADDR:PORT   (getsockname / getpeername)
  *   eno: encrypting | disabled (why) | negotiating
  *   role: A | B        tep: 0x23        aead: 0x0001
  *   session-id: 23....  self-name: 00 23...  peer-name: 01 23...
@@ -32,9 +33,29 @@ static void hex(const char *label, const unsigned char *p, socklen_t n)
   printf("\n");
 }
 
+static void addr(const char *label, int fd, int (*get)(int, struct sockaddr *, socklen_t *))
+{
+  struct sockaddr_storage ss;
+  socklen_t l = sizeof(ss);
+  char h[NI_MAXHOST], p[NI_MAXSERV];
+  if (get(fd, (struct sockaddr *)&ss, &l) < 0 ||
+      getnameinfo((struct sockaddr *)&ss, l, h, sizeof(h), p, sizeof(p), NI_NUMERICHOST | NI_NUMERICSERV)) {
+    printf("%s: ? (%s)\n", label, strerror(errno));
+    return;
+  }
+  /* a v4-mapped address of a dual-stack socket is shown as IPv4 */
+  const char *v4 = strncmp(h, "::ffff:", 7) == 0 && strchr(h, '.') ? h + 7 : NULL;
+  if (v4 || !strchr(h, ':'))
+    printf("%s: %s:%s\n", label, v4 ? v4 : h, p);
+  else
+    printf("%s: [%s]:%s\n", label, h, p);
+}
+
 static void show(int fd)
 {
   int v = 0;
+  addr("local", fd, getsockname);
+  addr("peer", fd, getpeername);
   socklen_t l = sizeof(v);
   unsigned char buf[128];
   if (getsockopt(fd, IPPROTO_TCP, TCP_ENO_STATE, &v, &l) < 0) {

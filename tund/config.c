@@ -38,6 +38,7 @@ void config_defaults(struct tund_config *c)
   snprintf(c->tun_name, sizeof(c->tun_name), "enotun0");
   c->mtu = 1500;
   c->offload = 1;
+  c->real_hosts = 1;
   c->txqueuelen = 10000;
   inet_pton(AF_INET, "10.77.0.1", &c->host4);
   inet_pton(AF_INET, "10.77.0.2", &c->lwip4);
@@ -219,6 +220,8 @@ int config_set(struct tund_config *c, const char *key, const char *val, const ch
     if (parse_bool(val, &c->tun_attach)) BAD();
   } else if (!strcmp(key, "offload")) {
     if (parse_bool(val, &c->offload)) BAD();
+  } else if (!strcmp(key, "real_hosts")) {
+    if (parse_bool(val, &c->real_hosts)) BAD();
   } else if (!strcmp(key, "txqueuelen")) {
     if (parse_u64(val, 1000000, &u)) BAD();
     c->txqueuelen = (int)u;

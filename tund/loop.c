@@ -164,7 +164,7 @@ void loop_run(void)
     arm_timer();
     /* nothing pending: use the time for work done ahead (one piece per
      * turn, then look at events again) */
-    int busy = conn_have_pending() || client_idle() || crypt_idle();
+    int busy = conn_have_pending() || tun_loopback_pending() || client_idle() || crypt_idle();
     int n = epoll_wait(epfd, evs, 256, busy ? 0 : -1);
     if (n < 0) {
       if (errno == EINTR)
@@ -177,6 +177,7 @@ void loop_run(void)
       ev->fn(ev, evs[i].events);
     }
     sys_check_timeouts();
+    tun_loopback_poll();
     conn_run_pending();
     run_deferred();
   }

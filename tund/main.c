@@ -29,6 +29,7 @@
 #include "lwip/timeouts.h"
 #include "lwip_glue.h"
 #include "tund.h"
+#include "nat.h"
 
 
 static struct ev sig_ev;
@@ -160,6 +161,10 @@ int main(int argc, char **argv)
   if (tun_netif_start(tunfd, &cfg))
     return 1;
 
+  /* The one part that keeps a capability (CAP_NET_ADMIN, for nftables): a
+   * separate process, forked before the drop (tund/nat.h). */
+  nat_start(&cfg);
+
   /* 2. drop privilege */
   if (priv_drop(&cfg))
     return 1;
@@ -202,6 +207,7 @@ int main(int argc, char **argv)
   conn_close_all();
   crypt_module_free();
   ctl_close_all();
+  nat_stop();
   tun_close();
   if (cfg.pidfile[0])
     unlink(cfg.pidfile);

@@ -29,7 +29,8 @@ void tund_log_limited(int level, const char *fmt, ...) __attribute__((format(pri
  * Order of one turn (redis ae style, written down because it matters):
  *   1. epoll_wait (timeout from lwIP's next timer, or 0 if work is pending);
  *   2. handlers of ready fds run in the order epoll returned them;
- *   3. lwIP timers (sys_check_timeouts) if due;
+ *   3. lwIP timers (sys_check_timeouts) if due, then the segments lwIP sent
+ *      to its own addresses (tun_loopback_poll);
  *   4. deferred work: connections marked dirty get their rings pumped once;
  *   5. objects released during the turn are freed (so that no handler of
  *      this turn can touch freed memory). */
@@ -58,6 +59,7 @@ struct tund_config {
   int  mtu;
   int  txqueuelen;            /* the TUN's queue towards tund, packets */
   int  offload;               /* TUN checksum offload (virtio-net header) */
+  int  real_hosts;            /* masquerade lwIP, publish listening ports (tund/nat.h) */
   struct in_addr host4, lwip4;
   int  prefix4;
   int  have_v6;
@@ -106,6 +108,9 @@ void config_default_socket_path(char *out, size_t n);
 int  tun_open(const struct tund_config *c);          /* fd, or -1 with a message */
 int  tun_netif_start(int fd, const struct tund_config *c);
 void tun_close(void);
+/* packets lwIP sent to its own addresses, delivered once per loop turn */
+int  tun_loopback_pending(void);
+void tun_loopback_poll(void);
 
 /* ---- priv.c ------------------------------------------------------------------- */
 int  priv_drop(const struct tund_config *c);          /* 0 or -1 (logged) */

@@ -21,7 +21,11 @@
 #define LWIP_NETIF_STATUS_CALLBACK      0
 #define LWIP_NETIF_LINK_CALLBACK        0
 #define LWIP_HAVE_LOOPIF                0
-#define LWIP_NETIF_LOOPBACK             0
+/* Packets lwIP sends to its own addresses are delivered inside lwIP (two
+ * programs behind one tund, e.g. in enorun --sandbox, talk through it and
+ * negotiate ENO); tund/tun.c polls the queue every loop turn. */
+#define LWIP_NETIF_LOOPBACK             1
+#define LWIP_LOOPBACK_MAX_PBUFS         0
 
 /* Memory: libc malloc for the heap and for every pool. */
 #define MEM_LIBC_MALLOC                 1
