@@ -49,7 +49,7 @@ LWIP_OBJS := $(patsubst $(LWIP)/src/%.c,$(OBJ)/lwip/%.o,$(LWIP_SRCS))
 COMMON_SRCS := $(wildcard common/*.c)
 STACK_SRCS  := $(filter-out stack/lwip_glue.c,$(wildcard stack/*.c))
 GLUE_SRCS   := $(wildcard stack/lwip_glue.c)
-TUND_SRCS   := $(wildcard tund/*.c)
+TUND_SRCS   := $(filter-out tund/nathelper.c,$(wildcard tund/*.c))
 SHIM_SRCS   := $(wildcard shim/*.c)
 
 COMMON_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(COMMON_SRCS))
@@ -68,7 +68,7 @@ EX_SRCS     := $(wildcard examples/*.c)
 EX_BINS     := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EX_SRCS))
 
 .PHONY: all setup deps demo test unit integ fuzz-smoke bench clean distclean san-test
-all: setup $(BUILD)/tund $(BUILD)/libenoshim.so $(BUILD)/enorun $(BUILD)/enoctl \
+all: setup $(BUILD)/tund $(BUILD)/tund-nat $(BUILD)/libenoshim.so $(BUILD)/enorun $(BUILD)/enoctl \
      $(UNIT_BINS) $(PROG_BINS) $(EX_BINS) $(BUILD)/bench/enobench
 
 # scripts/setup is idempotent and fast once done; it installs packages and
@@ -119,7 +119,12 @@ $(OBJ)/libstack.a: $(STACK_OBJS) $(COMMON_OBJS)
 
 $(BUILD)/tund: $(TUND_OBJS) $(GLUE_OBJS) $(OBJ)/libstack.a $(OBJ)/liblwip.a
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS) -lcap -lnftables -lnetfilter_conntrack
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS) -lcap
+
+# the privileged helper: its own small executable (tund/nat.h)
+$(BUILD)/tund-nat: $(OBJ)/tund/nathelper.o $(OBJ)/tund/natproto.o
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcap -lnftables -lnetfilter_conntrack
 
 $(BUILD)/enoctl: $(BUILD)/tund
 	ln -sf tund $@

@@ -1,6 +1,6 @@
 /*
  * tund/nat.c — tund's side of real-host publishing (tund/nat.h): starts the
- * privileged helper before the privilege drop and asks it, one fixed-size
+ * privileged helper (tund-nat) before the privilege drop and asks it, one fixed-size
  * message at a time, to publish and withdraw the ports programs listen on
  * and to name the address a steered-in peer dialed.
  *
@@ -10,7 +10,10 @@
  * another host.  A helper that does not answer within a second is taken as
  * gone: publishing stops (one log line) and tund carries on.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -72,8 +75,37 @@ void nat_start(const struct tund_config *c)
     return;
   }
   if (pid == 0) {
-    close(sv[0]);
-    nathelper_main(sv[1], c);
+    /* the helper is its own small executable, next to tund, with its
+     * socket on descriptor 3; CAP_NET_ADMIN crosses the exec as an ambient
+     * capability when tund has it from file capabilities (root's exec gets
+     * it anyway, and the helper then drops everything else) */
+    char self[4096], path[4200], a4[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN] = "none";
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0 || dup2(sv[1], 3) < 0)
+      _exit(127);
+    self[n] = 0;
+    char *slash = strrchr(self, '/');
+    if (slash)
+      *slash = 0;
+    snprintf(path, sizeof(path), "%s/tund-nat", self);
+    inet_ntop(AF_INET, &c->lwip4, a4, sizeof(a4));
+    if (c->have_v6)
+      inet_ntop(AF_INET6, &c->lwip6, a6, sizeof(a6));
+    cap_t caps = cap_get_proc();
+    cap_value_t na = CAP_NET_ADMIN;
+    if (caps && cap_set_flag(caps, CAP_INHERITABLE, 1, &na, CAP_SET) == 0 && cap_set_proc(caps) == 0)
+      (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_ADMIN, 0, 0);
+    if (caps)
+      cap_free(caps);
+    char tun[IFNAMSIZ];
+    snprintf(tun, sizeof(tun), "%s", c->tun_name);
+    char *argv[] = { "tund-nat", "--tun", tun, "--lwip4", a4, "--lwip6", a6, NULL };
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execv(path, argv);
+    fprintf(stderr, "tund: cannot run %s: %s\n", path, strerror(errno));
+    _exit(127);
   }
   close(sv[1]);
   nat_fd = sv[0];

@@ -94,8 +94,17 @@ int  nat_origdst(int family, const uint8_t raddr[16], uint16_t rport, uint16_t p
  * host. */
 void nat_stop(void);
 
-/* ---- the helper (tund/nathelper.c) ----------------------------------------- */
-/* Runs in the forked child: sets up, serves `fd`, tears down, never returns. */
-void nathelper_main(int fd, const struct tund_config *c) __attribute__((noreturn));
+/* ---- the helper (tund/nathelper.c, its own executable tund-nat) ------------- */
+#include <net/if.h>
+#include <netinet/in.h>
+struct nat_params {
+  char tun_name[IFNAMSIZ];
+  struct in_addr lwip4;
+  int have_v6;
+  struct in6_addr lwip6;
+};
+/* tund-nat --tun NAME --lwip4 ADDR --lwip6 ADDR|none: each exactly once,
+ * nothing else.  0 or -1.  Pure (tests/unit/test_natproto.c). */
+int natp_args_parse(int argc, char **argv, struct nat_params *out);
 
 #endif

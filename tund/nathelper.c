@@ -4,7 +4,8 @@
  * edit nftables and the forwarding sysctls for lwIP's traffic.
  *
  * Privilege separation as in OpenSSH's monitor / OpenBSD's privsep daemons:
- * tund forks it before dropping every capability; it keeps CAP_NET_ADMIN and
+ * tund starts it (fork + exec of build/tund-nat, next to tund, its socket
+ * on descriptor 3) before dropping every capability; it keeps CAP_NET_ADMIN and
  * nothing else (bounding set too, no_new_privs), holds no descriptor but its
  * socketpair end and stderr, and accepts exactly three fixed-size requests
  * (tund/natproto.c): publish a TCP port, withdraw it, and look up the
@@ -62,12 +63,11 @@
 #include <nftables/libnftables.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
-#include "tund.h"
 #include "nat.h"
 
 static struct nft_ctx *nft;
 static struct nfct_handle *ct_h;
-static const struct tund_config *C;
+static struct nat_params P;
 static char table[IFNAMSIZ + 16];       /* "enoshim-<tun>" */
 
 static void hlog(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -224,8 +224,8 @@ static int forwarding_on(char *why, size_t whylen)
     }
   }
   int all6 = 0;
-  if (C->have_v6 && sysctl_read(V6FWD, "all", &all6) == 0 && all6 == 0) {
-    int force_ok = sysctl_read(V6FORCE, C->tun_name, &v) == 0;
+  if (P.have_v6 && sysctl_read(V6FWD, "all", &all6) == 0 && all6 == 0) {
+    int force_ok = sysctl_read(V6FORCE, P.tun_name, &v) == 0;
     if (!force_ok) {
       /* host-wide switch: keep interfaces that took router advertisements
        * taking them (accept_ra=1 stops doing so on a router; 2 does not) */
@@ -302,9 +302,9 @@ static void stale_tun(const char *ifname)
 static int setup(char *why, size_t whylen)
 {
   char err[256], a4[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN];
-  const char *tun = C->tun_name;
-  inet_ntop(AF_INET, &C->lwip4, a4, sizeof(a4));
-  inet_ntop(AF_INET6, &C->lwip6, a6, sizeof(a6));
+  const char *tun = P.tun_name;
+  inet_ntop(AF_INET, &P.lwip4, a4, sizeof(a4));
+  inet_ntop(AF_INET6, &P.lwip6, a6, sizeof(a6));
 
   if (shared_lock()) {
     snprintf(why, whylen, "cannot take the shared lock: %s", strerror(errno));
@@ -333,7 +333,7 @@ static int setup(char *why, size_t whylen)
     goto fail;
   }
   char v6pre[256] = "", v6post[256] = "";
-  if (C->have_v6) {
+  if (P.have_v6) {
     snprintf(v6pre, sizeof(v6pre),
              "add rule inet %s prerouting iifname != { \"%s\", \"lo\" } fib daddr type local "
              "meta nfproto ipv6 tcp dport @ports dnat ip6 to %s\n", table, tun, a6);
@@ -378,7 +378,7 @@ static void teardown(void)
     hlog("warning", "tearing down without the shared lock: %s", strerror(errno));
   if (nft_run(err, sizeof(err), "delete table inet %s", table))
     hlog("warning", "removing table %s: %s", table, err);
-  nft_run(NULL, 0, "delete element inet enoshim tuns { \"%s\" }", C->tun_name);
+  nft_run(NULL, 0, "delete element inet enoshim tuns { \"%s\" }", P.tun_name);
   nft_set_names("tuns", stale_tun);
   if (nft_set_names("tuns", NULL) == 0) {
     /* the last tund of the host: put back what enoshim switched on */
@@ -432,11 +432,11 @@ static int origdst(const struct natp_req *rq, struct natp_rep *rp)
     uint32_t d;
     memcpy(&d, rq->raddr, 4);
     nfct_set_attr_u8(ct, ATTR_L3PROTO, AF_INET);
-    nfct_set_attr_u32(ct, ATTR_REPL_IPV4_SRC, C->lwip4.s_addr);
+    nfct_set_attr_u32(ct, ATTR_REPL_IPV4_SRC, P.lwip4.s_addr);
     nfct_set_attr_u32(ct, ATTR_REPL_IPV4_DST, d);
   } else {
     nfct_set_attr_u8(ct, ATTR_L3PROTO, AF_INET6);
-    nfct_set_attr(ct, ATTR_REPL_IPV6_SRC, &C->lwip6);
+    nfct_set_attr(ct, ATTR_REPL_IPV6_SRC, &P.lwip6);
     nfct_set_attr(ct, ATTR_REPL_IPV6_DST, rq->raddr);
   }
   nfct_set_attr_u8(ct, ATTR_L4PROTO, IPPROTO_TCP);
@@ -515,11 +515,21 @@ static void reply(int fd, const struct natp_rep *rp)
   (void)w;
 }
 
-void nathelper_main(int fd, const struct tund_config *c)
+int main(int argc, char **argv)
 {
   char why[512] = "";
   struct natp_rep rp = { 0 };
-  C = c;
+  int fd = 3, type = 0;
+  socklen_t tl = sizeof(type);
+  if (natp_args_parse(argc, argv, &P)) {
+    hlog("error", "usage: tund-nat --tun NAME --lwip4 ADDR --lwip6 ADDR|none (started by tund, "
+                  "its socket on descriptor 3)");
+    return 2;
+  }
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_SEQPACKET) {
+    hlog("error", "descriptor 3 is not tund's socket: tund-nat is started by tund");
+    return 2;
+  }
   prctl(PR_SET_NAME, "tund-nat");
   /* Only the end of tund's socket ends us (tund's exit, crash or kill -9
    * closes it): a signal to the whole process group (^C, kill -- -PGID)
@@ -531,14 +541,9 @@ void nathelper_main(int fd, const struct tund_config *c)
   signal(SIGHUP, SIG_IGN);
   signal(SIGINT, SIG_IGN);
   signal(SIGTERM, SIG_IGN);
-  /* nothing of tund's but our end and stderr */
-  if (fd != 3) {
-    if (dup2(fd, 3) < 0)
-      _exit(1);
-    fd = 3;
-  }
+  /* nothing of tund's but our socket and stderr */
   syscall(SYS_close_range, 4u, ~0u, 0u);
-  snprintf(table, sizeof(table), "enoshim-%s", c->tun_name);
+  snprintf(table, sizeof(table), "enoshim-%s", P.tun_name);
 
   int ok = keep_net_admin(why, sizeof(why)) == 0;
   if (ok && !(nft = nft_ctx_new(NFT_CTX_DEFAULT))) {

@@ -4,6 +4,7 @@
  * else is malformed.  The helper drops tund's connection on a malformed
  * request (a bug or a compromised tund: either way no more requests).
  */
+#include <arpa/inet.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -111,4 +112,47 @@ void natp_rep_encode(const struct natp_rep *rp, uint8_t out[NATP_REP_LEN])
   memcpy(p, &rp->port, 2), p += 2;
   memcpy(p, rp->addr, 16), p += 16;
   memcpy(p, &tail, 4);
+}
+
+static int valid_ifname(const char *s)
+{
+  size_t n = strlen(s);
+  if (n == 0 || n >= IFNAMSIZ)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    /* what ip-link accepts, less what could break out of an nft string */
+    if (c <= ' ' || c >= 0x7f || c == '/' || c == '"' || c == '\\' || c == ':')
+      return 0;
+  }
+  return 1;
+}
+
+int natp_args_parse(int argc, char **argv, struct nat_params *out)
+{
+  int have_tun = 0, have4 = 0, have6 = 0;
+  memset(out, 0, sizeof(*out));
+  if (argc != 7)
+    return -1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const char *k = argv[i], *v = argv[i + 1];
+    if (!strcmp(k, "--tun") && !have_tun++) {
+      if (!valid_ifname(v))
+        return -1;
+      memcpy(out->tun_name, v, strlen(v) + 1);
+    } else if (!strcmp(k, "--lwip4") && !have4++) {
+      if (inet_pton(AF_INET, v, &out->lwip4) != 1)
+        return -1;
+    } else if (!strcmp(k, "--lwip6") && !have6++) {
+      if (!strcmp(v, "none"))
+        out->have_v6 = 0;
+      else if (inet_pton(AF_INET6, v, &out->lwip6) == 1)
+        out->have_v6 = 1;
+      else
+        return -1;
+    } else {
+      return -1;
+    }
+  }
+  return have_tun && have4 && have6 ? 0 : -1;
 }
