@@ -5,7 +5,11 @@
 #   1. a kernel client (no shim) reaches a shim'd server through lwIP
 #      (the server sees lwIP's address as its own, the TUN's as the peer);
 #   2. a shim'd client reaches a kernel server through lwIP (the server sees
-#      lwIP's address as the peer).
+#      lwIP's address as the peer);
+#   3. two programs of the sandbox talk encrypted: a server, and a client that
+#      dials the address enorun prints for it ("sandbox ready: ... at A"):
+#      both read the same session ID; dialing that address on a port nobody
+#      listens on fails at once (ECONNREFUSED), it never hangs.
 # /dev/net/tun must be usable by the user (crw-rw-rw- on Debian/Ubuntu); the
 # test makes it so for its duration and restores the mode.
 set -u
@@ -24,7 +28,8 @@ chmod 0666 /dev/net/tun
 # the user may not be able to read this checkout (a clone under /root):
 # enorun finds tund and libenoshim.so next to itself, so copy the three
 mkdir -p "$WORK/bin"
-cp "$BUILD/enorun" "$BUILD/tund" "$BUILD/libenoshim.so" "$WORK/bin/" || fail "build first (make)"
+cp "$BUILD/enorun" "$BUILD/tund" "$BUILD/libenoshim.so" "$BUILD/examples/eno-hello" "$WORK/bin/" ||
+  fail "build first (make)"
 chmod -R a+rX "$WORK/bin"
 
 cat >"$WORK/inner.sh" <<'INNER'
@@ -74,4 +79,39 @@ echo "$out" | grep -q "^shim server: local 10.77.0.2 peer 10.77.0.1$" ||
 echo "$out" | grep -q "^kernel client got HELLO$" || fail "kernel client -> shim'd server: wrong reply"
 echo "$out" | grep -q "^kernel server: peer 10.77.0.2$" || fail "shim'd client -> kernel server did not go through lwIP"
 echo "$out" | grep -q "^shim client got cba$" || fail "shim'd client -> kernel server: wrong reply"
+
+# 3. encrypted between two programs of one sandbox
+cat >"$WORK/pair.sh" <<'PAIR'
+set -u
+addr=$1; bin=$(dirname "$0")/bin
+"$bin/eno-hello" server 9000 >srv.out 2>&1 &
+for _ in $(seq 1 100); do grep -q listening srv.out 2>/dev/null && break; sleep 0.05; done
+"$bin/eno-hello" client "$addr" 9000 "sandbox pair" >cli.out 2>&1
+wait
+sed 's/^/srv| /' srv.out; sed 's/^/cli| /' cli.out
+python3 - "$addr" <<'PY'
+import socket, sys, time
+t = time.monotonic()
+try:
+    socket.create_connection((sys.argv[1], 9999), timeout=20)
+    print("refused-port: connected?!")
+except OSError as e:
+    print("refused-port: %s after %.1fs" % (e.__class__.__name__, time.monotonic() - t))
+PY
+PAIR
+chmod 0644 "$WORK/pair.sh"
+banner=$(cd "$WORK" && timeout 20 runuser -u "$USER_" -- "$WORK/bin/enorun" --sandbox -- true 2>&1)
+addr=$(echo "$banner" | sed -n 's/.*sandbox ready: .* at \([0-9.]*\) .*/\1/p' | head -n 1)
+[ -n "$addr" ] || fail "enorun --sandbox did not print the address to dial: $banner"
+chmod 0777 "$WORK"
+out=$(cd "$WORK" && timeout 60 runuser -u "$USER_" -- "$WORK/bin/enorun" --sandbox -- bash "$WORK/pair.sh" "$addr" 2>&1) ||
+  fail "the sandbox pair failed: $out"
+echo "$out" | sed 's/^/  /'
+v() { echo "$out" | awk -v p="$1| $2:" '$1" "$2 == p { print $3; exit }'; }
+[ "$(v srv eno)" = encrypting ] && [ "$(v cli eno)" = encrypting ] || fail "the sandbox pair is not encrypted"
+sid=$(v cli session-id)
+[ -n "$sid" ] && [ "$sid" = "$(v srv session-id)" ] || fail "session IDs differ or are missing"
+echo "$out" | grep -q "^cli| reply: sandbox pair$" || fail "the pair's reply is wrong"
+echo "$out" | grep -qE "^refused-port: ConnectionRefusedError after 0\.[0-9]s$" ||
+  fail "dialing $addr on a closed port did not fail at once: $(echo "$out" | grep refused-port)"
 echo "  ok"
