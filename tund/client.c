@@ -39,7 +39,7 @@ struct client {
   struct outmsg *q_head, *q_tail;
   size_t q_bytes;
   struct client *next, *prev;
-  uint64_t key;           /* owner key of the spare shm it leaves (conn.c) */
+  uint64_t key;           /* owner key of the spare shm it leaves (spares.c) */
   uint64_t standby_id;    /* the standby socket sent and not yet taken, or 0 */
   int standby_wanted;     /* make one when the loop is idle (client_idle) */
   unsigned single;        /* evidence that messages come one at a time */

@@ -1,6 +1,9 @@
 /*
- * tund/conn.h — the connection object shared by conn.c (sockets, rings,
- * lwIP callbacks) and crypt.c (ENO options and tcpcrypt frames).
+ * tund/conn.h — the connection object, and the interfaces between the files
+ * that handle it (conn.c lists them: the table, the program's end, shared
+ * memory, the descriptor reserve, lwIP's callbacks, the data pumps,
+ * listeners, requests) and crypt.c (ENO options and tcpcrypt frames).
+ * tund.h holds what the rest of the daemon calls.
  */
 #ifndef TUND_CONN_H
 #define TUND_CONN_H
@@ -102,33 +105,71 @@ struct conn {
   struct conn *next, *prev;
 };
 
-/* conn.c */
+/* spare-memory owner keys: a listener's id with this bit (a client key without) */
+#define SPARE_KEY_LISTENER (1ull << 63)
+
+/* conn.c: the table, making and forgetting connections */
+struct conn *conn_new(int domain, uint64_t spare_key, int *err, int *pfd);
+struct conn *conn_first(void);
+void conn_release(struct conn *c);
+
+/* progend.c: publishing to the program, the program's end of the pair */
 void conn_publish(struct conn *c);
 void conn_rx_notify(struct conn *c);
-void conn_update_writable(struct conn *c);
-void conn_release(struct conn *c);
-void conn_fail(struct conn *c, int err);
-void conn_abort(struct conn *c, int err);
-void conn_established(struct conn *c);
-void conn_tx_pump(struct conn *c);
-void conn_rx_pump(struct conn *c);
 void conn_publish_eof(struct conn *c);
-int  conn_tx_all_acked(const struct conn *c);
-int64_t conn_tx_avail(struct conn *c);
+void conn_update_writable(struct conn *c);
+void conn_fail(struct conn *c, int err);
+int  conn_t_watch(struct conn *c);
 void conn_mark_pending(struct conn *c);
-void conn_output(struct conn *c);
-void listener_deliver(struct conn *l, struct conn *c);
-void listener_flush(struct conn *l);
-int listener_admit(struct conn *l);
+
+/* spares.c: a connection's shared memory, the pool of spares */
+int  conn_shm_make(struct conn *c, uint32_t ring, uint64_t key);
+void conn_shm_release(struct conn *c);
+void conn_shm_free(struct conn *c);
+int  spares_drop_all(void);
+
+/* fdres.c: the descriptor reserve */
+void fd_reserve_init(void);
+void fd_reserve_trim(void);
+int  fds_exhausted(void);
+int  fd_limit_err(int e);
+int  fd_promise_take(void);
+uint64_t fd_promise_drops(void);
+void fd_promise_release(void);
 void listener_admit_release(void);
+
+/* tcpcb.c: lwIP's side: callbacks, pcbs, lwIP's types and errors */
 int  ipaddr_from_ipc(const struct enoipc_addr *a, int domain, ip_addr_t *ip);
 void ipaddr_to_shm(const ip_addr_t *ip, u16_t port, int domain, struct enoshm_addr *out);
+int  lwip_err_to_errno(err_t e);
+void pcb_detach(struct tcp_pcb *pcb);
+void conn_abort(struct conn *c, int err);
+void conn_setup_pcb(struct conn *c, struct tcp_pcb *pcb);
+void conn_set_addrs(struct conn *c);
+void conn_established(struct conn *c);
+int  conn_ensure_pcb(struct conn *c, u8_t type);
+err_t conn_pcb_connect(struct conn *c, const ip_addr_t *ip, u16_t port);
+int  conn_pcb_listen(struct conn *c);
+void conn_pcb_init(void);
+
+/* pump.c: data between the rings and lwIP; the rx queue */
+void conn_tx_pump(struct conn *c);
+void conn_rx_pump(struct conn *c);
+int  conn_tx_all_acked(const struct conn *c);
+int64_t conn_tx_avail(struct conn *c);
+void conn_output(struct conn *c);
 int  rxq_push(struct conn *c, struct pbuf *p);
 struct pbuf *rxq_front(struct conn *c);
 void rxq_consume(struct conn *c, size_t n);
 void rxq_free_all(struct conn *c);
 
-/* crypt.c: ENO options and tcpcrypt, called by conn.c at fixed points */
+/* listener.c */
+void listener_deliver(struct conn *l, struct conn *c);
+void listener_flush(struct conn *l);
+int  listener_admit(struct conn *l);
+void listener_add_kernel(struct conn *l, int kfd);
+
+/* crypt.c: ENO options and tcpcrypt, called from the files above at fixed points */
 void crypt_module_init(void);
 void crypt_conn_free(struct conn *c);
 void crypt_inherit_opts(struct conn *c, const struct conn *l);

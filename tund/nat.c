@@ -60,7 +60,7 @@ static int nat_recv(struct natp_rep *rp, int timeout_ms)
 void nat_start(const struct tund_config *c)
 {
   int sv[2];
-  struct natp_rep rp;
+  struct natp_rep rp = { 0 };
   if (!c->real_hosts)
     return;
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
@@ -111,14 +111,19 @@ void nat_start(const struct tund_config *c)
   nat_fd = sv[0];
   nat_pid = pid;
   if (nat_recv(&rp, 10000) || rp.err) {
+    char why[512] = "the helper tund-nat did not start (see above)";
+    struct pollfd pf = { .fd = nat_fd, .events = POLLIN };
+    if (rp.err == EPERM && poll(&pf, 1, 1000) == 1) {
+      ssize_t n = recv(nat_fd, why, sizeof(why) - 1, MSG_DONTWAIT);
+      why[n > 0 ? n : 0] = 0;
+    }
     close(nat_fd);
     nat_fd = -1;
     waitpid(pid, NULL, 0);
     nat_pid = -1;
-    log_warn("real hosts: not set up (see the line above): programs reach other hosts only if "
-             "the network routes %s's prefix back here, and other hosts reach programs here only "
-             "through their kernel listeners (plain TCP); lwIP's own addresses and loopback work",
-             c->tun_name);
+    log_warn("real hosts: not set up (%s): programs reach other hosts only if the network routes "
+             "%s's prefix back here, and other hosts reach programs here only through their kernel "
+             "listeners, in plain TCP; lwIP's own addresses and loopback work", why, c->tun_name);
     return;
   }
   log_info("real hosts: lwIP's traffic masqueraded, listening ports published (nftables table "

@@ -494,7 +494,10 @@ static int keep_net_admin(char *why, size_t whylen)
   cap_value_t keep[] = { CAP_NET_ADMIN };
   if (!caps || cap_set_flag(caps, CAP_EFFECTIVE, 1, keep, CAP_SET) ||
       cap_set_flag(caps, CAP_PERMITTED, 1, keep, CAP_SET) || cap_set_proc(caps)) {
-    snprintf(why, whylen, "keeping only CAP_NET_ADMIN: %s", strerror(errno));
+    if (errno == EPERM)
+      snprintf(why, whylen, "no CAP_NET_ADMIN: tund runs without it (a persistent TUN?), and nftables needs it");
+    else
+      snprintf(why, whylen, "keeping only CAP_NET_ADMIN: %s", strerror(errno));
     if (caps)
       cap_free(caps);
     return -1;
@@ -562,11 +565,13 @@ int main(int argc, char **argv)
            strerror(errno));
   }
   rp.err = ok ? 0 : EPERM;
-  if (!ok)
-    hlog("error", "%s", why);
   reply(fd, &rp);
-  if (!ok)
+  if (!ok) {
+    /* the reason, for tund's one line about it */
+    ssize_t w = send(fd, why, strnlen(why, sizeof(why)), MSG_NOSIGNAL);
+    (void)w;
     _exit(1);
+  }
 
   for (;;) {
     uint8_t buf[NATP_REQ_LEN + 1];

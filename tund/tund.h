@@ -119,42 +119,47 @@ int  priv_drop(const struct tund_config *c);          /* 0 or -1 (logged) */
 int  ctl_listen(const char *path);
 void ctl_close_all(void);
 
-/* ---- conn.c: sockets of programs, lwIP pcbs, rings -------------------------- */
+/* ---- connections: sockets of programs, lwIP pcbs, rings ----------------------
+ * conn.c lists the files; tund/conn.h is their internal interface. */
 struct conn;
 struct client;
+/* conn.c: the table */
 void conn_module_init(void);
-/* Requests (client.c parses, conn.c executes).  Each returns 0 or a positive
- * errno for the program. */
-int  conn_socket(struct client *cl, int domain, int v6only, uint64_t *id, int fds[2], uint32_t *shm_size);
-void conn_spares_drop(uint64_t key);
-int  conn_spares_check(char *out, size_t outlen);
-void conn_forked(const uint64_t *ids, size_t n);
-uint64_t client_spare_key(const struct client *cl);
-int  client_spare_key_alive(uint64_t key);
+void conn_close_all(void);
+size_t conn_count(void);
 struct conn *conn_find(uint64_t id);
-int  conn_bind(struct conn *c, const struct enoipc_addr *a, int kernel_bound, struct enoipc_addr *bound);
-void conn_closed_hint(struct conn *c);
-int  conn_listen(struct conn *c, int backlog, int kfd);
-int  conn_connect(struct conn *c, const struct enoipc_addr *a);
-int  conn_setopt(struct conn *c, int level, int name, const uint8_t *val, uint32_t len);
-void conn_posted_failed(struct conn *c, int level, int name, int err);
-void conn_connect_posted_failed(struct conn *c, int err);
+void conn_touch_pid(struct conn *c, pid_t pid);
+/* request.c: requests (client.c parses, request.c executes).  Each returns 0
+ * or a positive errno for the program. */
+int  conn_socket(struct client *cl, int domain, int v6only, uint64_t *id, int fds[2], uint32_t *shm_size);
 int  conn_standby_new(struct client *cl, uint64_t *id, int fds[2], uint32_t *shm_size);
 int  conn_standby_take(struct conn *c, int domain, int v6only);
+int  conn_bind(struct conn *c, const struct enoipc_addr *a, int kernel_bound, struct enoipc_addr *bound);
+int  conn_listen(struct conn *c, int backlog, int kfd);
+int  conn_connect(struct conn *c, const struct enoipc_addr *a);
+void conn_connect_posted_failed(struct conn *c, int err);
+int  conn_setopt(struct conn *c, int level, int name, const uint8_t *val, uint32_t len);
+void conn_posted_failed(struct conn *c, int level, int name, int err);
 int  conn_getopt(struct conn *c, int level, int name, uint8_t *val, uint32_t *len);
 int  conn_shutdown(struct conn *c, int how);
+void conn_forked(const uint64_t *ids, size_t n);
 int  conn_attach(int pairfd, uint64_t *id, uint32_t *kind, int *memfd, uint32_t *shm_size);
-void conn_kick(struct conn *c);
-void conn_kick_rearm(struct conn *c);
-void conn_touch_pid(struct conn *c, pid_t pid);
 /* Fill a status entry; iterate with conn_status_next (NULL starts). */
 struct conn *conn_status_next(struct conn *prev, struct enoipc_status_entry *e);
 int  conn_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen);
-void conn_close_all(void);
-size_t conn_count(void);
+/* progend.c: the program's end of the pair */
+void conn_closed_hint(struct conn *c);
+void conn_kick(struct conn *c);
+void conn_kick_rearm(struct conn *c);
 /* Called once per loop turn: pump connections with pending work. */
 void conn_run_pending(void);
 int  conn_have_pending(void);
+/* spares.c: spare shared memory, owned by a control connection's key
+ * (client.c) or a listener */
+void conn_spares_drop(uint64_t key);
+int  conn_spares_check(char *out, size_t outlen);
+uint64_t client_spare_key(const struct client *cl);
+int  client_spare_key_alive(uint64_t key);
 /* Work for a loop that would otherwise sleep (ephemeral keys ahead of time);
  * 1 if it did some.  And the keys' release at exit. */
 int  crypt_idle(void);

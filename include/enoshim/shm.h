@@ -19,7 +19,7 @@
  * a spare for the same owner's next socket (the same control connection, or
  * the same listener) and zeroes this header; the shim keeps its mapping and
  * finds it again by inode.  Sockets that crossed fork, exec or SCM_RIGHTS are
- * never reused (tund/conn.c "spare shared memory").
+ * never reused (tund/spares.c).
  *
  * Indices are free-running 64-bit byte counters; position = index & (size-1).
  *
