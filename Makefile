@@ -124,7 +124,7 @@ $(BUILD)/tund: $(TUND_OBJS) $(GLUE_OBJS) $(OBJ)/libstack.a $(OBJ)/liblwip.a
 # the privileged helper: its own small executable (tund/nat.h)
 $(BUILD)/tund-nat: $(OBJ)/tund/nathelper.o $(OBJ)/tund/natproto.o
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcap -lnftables -lnetfilter_conntrack
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lcap -lnftables -lnetfilter_conntrack -lmnl
 
 $(BUILD)/enoctl: $(BUILD)/tund
 	ln -sf tund $@

@@ -36,6 +36,7 @@
 #include "lwip/sys.h"
 #include "tund.h"
 #include "conn.h"
+#include "nat.h"
 
 static struct conn *all_conns;
 static size_t n_conns;
@@ -186,6 +187,10 @@ void conn_release(struct conn *c)
   }
   if (c->pfd >= 0 && c->pfd_valid)
     close(c->pfd);
+  if (c->published) {
+    nat_unpublish(c->published);
+    c->published = 0;
+  }
   conn_shm_release(c);
   if (c->kfd >= 0) {
     loop_del(&c->kev);

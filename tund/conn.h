@@ -91,6 +91,7 @@ struct conn {
   struct conn *listener;  /* accepted, not yet delivered to this listener */
   int in_acc_q;
   int accepted;           /* came from a listener (passive open) */
+  uint16_t published;     /* listener: the port published to other hosts (tund/nat.h), or 0 */
 
   /* ENO + tcpcrypt (crypt.c) */
   struct crypt_conn *crypt;     /* non-NULL once tcpcrypt protects the stream */

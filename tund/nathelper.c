@@ -61,12 +61,16 @@
 #include <time.h>
 #include <unistd.h>
 #include <nftables/libnftables.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #include "nat.h"
 
 static struct nft_ctx *nft;
-static struct nfct_handle *ct_h;
+static struct mnl_socket *ct_nl;
+static uint32_t ct_seq;
 static struct nat_params P;
 static char table[IFNAMSIZ + 16];       /* "enoshim-<tun>" */
 
@@ -393,68 +397,97 @@ static void teardown(void)
 
 /* ---- requests ---------------------------------------------------------------- */
 
-struct origdst_res {
-  int found;
-  uint8_t family;
-  uint16_t port;
-  uint8_t addr[16];
-};
-
-static int origdst_cb(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *data)
-{
-  struct origdst_res *r = data;
-  (void)type;
-  if (!(nfct_get_attr_u32(ct, ATTR_STATUS) & IPS_DST_NAT))
-    return NFCT_CB_STOP;          /* not steered in by us: nothing to translate */
-  if (nfct_get_attr_u8(ct, ATTR_L3PROTO) == AF_INET) {
-    uint32_t a = nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_DST);
-    memcpy(r->addr, &a, 4);
-    r->family = 4;
-  } else {
-    memcpy(r->addr, nfct_get_attr(ct, ATTR_ORIG_IPV6_DST), 16);
-    r->family = 6;
-  }
-  r->port = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
-  r->found = 1;
-  return NFCT_CB_STOP;
-}
-
-/* The flow raddr:rport <-> lwIP:port as conntrack's reply tuple. */
+/* The flow raddr:rport <-> lwIP:port, looked up in conntrack by its reply
+ * tuple (lwIP is the reply's source): the original tuple's destination is
+ * what the peer dialed.  libnetfilter_conntrack builds the request and parses
+ * the answer; libmnl carries it (nfct_query() insists on an original tuple). */
 static int origdst(const struct natp_req *rq, struct natp_rep *rp)
 {
-  struct origdst_res res = { 0 };
-  if (!ct_h)
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  int err = ENOENT;
+  if (!ct_nl)
     return EOPNOTSUPP;
   struct nf_conntrack *ct = nfct_new();
   if (!ct)
     return ENOMEM;
-  if (rq->family == 4) {
+  int fam = rq->family == 4 ? AF_INET : AF_INET6;
+  struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+  nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  nlh->nlmsg_seq = ++ct_seq;
+  struct nfgenmsg *nfh = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfh));
+  nfh->nfgen_family = (uint8_t)fam;
+  nfh->version = NFNETLINK_V0;
+  nfh->res_id = 0;
+  /* the original tuple's family is mandatory to the library (it does not
+   * make an original tuple of it alone); the rest is the reply tuple's */
+  nfct_set_attr_u8(ct, ATTR_ORIG_L3PROTO, (uint8_t)fam);
+  nfct_set_attr_u8(ct, ATTR_REPL_L3PROTO, (uint8_t)fam);
+  if (fam == AF_INET) {
     uint32_t d;
     memcpy(&d, rq->raddr, 4);
-    nfct_set_attr_u8(ct, ATTR_L3PROTO, AF_INET);
     nfct_set_attr_u32(ct, ATTR_REPL_IPV4_SRC, P.lwip4.s_addr);
     nfct_set_attr_u32(ct, ATTR_REPL_IPV4_DST, d);
   } else {
-    nfct_set_attr_u8(ct, ATTR_L3PROTO, AF_INET6);
     nfct_set_attr(ct, ATTR_REPL_IPV6_SRC, &P.lwip6);
     nfct_set_attr(ct, ATTR_REPL_IPV6_DST, rq->raddr);
   }
-  nfct_set_attr_u8(ct, ATTR_L4PROTO, IPPROTO_TCP);
+  nfct_set_attr_u8(ct, ATTR_REPL_L4PROTO, IPPROTO_TCP);
   nfct_set_attr_u16(ct, ATTR_REPL_PORT_SRC, htons(rq->port));
   nfct_set_attr_u16(ct, ATTR_REPL_PORT_DST, htons(rq->rport));
-  nfct_callback_register(ct_h, NFCT_T_ALL, origdst_cb, &res);
-  int r = nfct_query(ct_h, NFCT_Q_GET, ct);
-  int e = errno;
-  nfct_callback_unregister(ct_h);
+  /* The library always adds an original tuple (all zeros here), and the
+   * kernel looks an entry up by the original tuple when there is one: build
+   * into a scratch message, then keep every attribute but that one. */
+  char scratch[MNL_SOCKET_BUFFER_SIZE];
+  struct nlmsghdr *tmp = mnl_nlmsg_put_header(scratch);
+  mnl_nlmsg_put_extra_header(tmp, sizeof(struct nfgenmsg));
+  nfct_nlmsg_build(tmp, ct);
   nfct_destroy(ct);
-  if (r < 0)
-    return e ? e : ENOENT;
-  if (!res.found)
-    return ENOENT;
-  rp->family = res.family;
-  rp->port = res.port;
-  memcpy(rp->addr, res.addr, 16);
-  return 0;
+  const struct nlattr *a;
+  mnl_attr_for_each(a, tmp, sizeof(struct nfgenmsg)) {
+    if (mnl_attr_get_type(a) == CTA_TUPLE_ORIG)
+      continue;
+    size_t al = MNL_ALIGN(a->nla_len);
+    if (nlh->nlmsg_len + al > sizeof(buf))
+      return EMSGSIZE;
+    memcpy((char *)nlh + nlh->nlmsg_len, a, a->nla_len);
+    nlh->nlmsg_len += (uint32_t)al;
+  }
+  uint32_t seq = nlh->nlmsg_seq;
+  if (mnl_socket_sendto(ct_nl, nlh, nlh->nlmsg_len) < 0)
+    return errno;
+  /* The kernel answers in the sender's context: the entry (if any), then
+   * the ack, are queued when sendto returns.  Read until the ack. */
+  for (;;) {
+    ssize_t n = recv(mnl_socket_get_fd(ct_nl), buf, sizeof(buf), MSG_DONTWAIT);
+    if (n < 0)
+      return errno == EAGAIN ? (err ? err : ENOENT) : errno;
+    int left = (int)n;
+    for (const struct nlmsghdr *h = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(h, left);
+         h = mnl_nlmsg_next(h, &left)) {
+      if (h->nlmsg_seq != seq)
+        continue;                         /* a stale answer: skip it */
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+        return e->error ? -e->error : err;   /* the ack ends the answer */
+      }
+      struct nf_conntrack *got = nfct_new();
+      if (!got)
+        return ENOMEM;
+      if (nfct_nlmsg_parse(h, got) == 0 && (nfct_get_attr_u32(got, ATTR_STATUS) & IPS_DST_NAT)) {
+        if (fam == AF_INET) {
+          uint32_t v4 = nfct_get_attr_u32(got, ATTR_ORIG_IPV4_DST);
+          memcpy(rp->addr, &v4, 4);
+        } else {
+          memcpy(rp->addr, nfct_get_attr(got, ATTR_ORIG_IPV6_DST), 16);
+        }
+        rp->family = rq->family;
+        rp->port = ntohs(nfct_get_attr_u16(got, ATTR_ORIG_PORT_DST));
+        err = 0;
+      }
+      nfct_destroy(got);
+    }
+  }
 }
 
 static int handle(const struct natp_req *rq, struct natp_rep *rp)
@@ -559,8 +592,12 @@ int main(int argc, char **argv)
     ok = setup(why, sizeof(why)) == 0;
   }
   if (ok) {
-    ct_h = nfct_open(CONNTRACK, 0);
-    if (!ct_h)
+    ct_nl = mnl_socket_open(NETLINK_NETFILTER);
+    if (ct_nl && mnl_socket_bind(ct_nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+      mnl_socket_close(ct_nl);
+      ct_nl = NULL;
+    }
+    if (!ct_nl)
       hlog("warning", "conntrack: %s: accepted connections will show lwIP's address as their local one",
            strerror(errno));
   }
@@ -591,8 +628,8 @@ int main(int argc, char **argv)
     reply(fd, &rp);
   }
   teardown();
-  if (ct_h)
-    nfct_close(ct_h);
+  if (ct_nl)
+    mnl_socket_close(ct_nl);
   nft_ctx_free(nft);
   _exit(0);
 }

@@ -18,6 +18,7 @@
 #include "lwip/priv/tcp_priv.h"
 #include "tund.h"
 #include "conn.h"
+#include "nat.h"
 #include "lwip_glue.h"
 
 /* ---- socket ------------------------------------------------------------------ */
@@ -157,6 +158,12 @@ int conn_listen(struct conn *c, int backlog, int kfd)
   conn_publish(c);
   if (kfd >= 0)
     listener_add_kernel(c, kfd);
+  /* Listening on "any" (not on lwIP's own address only): other hosts
+   * dialing this host's real addresses on the port reach it (tund/nat.h). */
+  if (ip_addr_isany(&c->pcb->local_ip) && c->pcb->local_port) {
+    c->published = c->pcb->local_port;
+    nat_publish(c->published);
+  }
   return 0;
 }
 
@@ -304,7 +311,7 @@ void conn_connect_posted_failed(struct conn *c, int err)
   conn_abort(c, err);
 }
 
-/* The shim posts only options it checked would succeed (shim/sock.c).  One
+/* The shim posts only options it checked would succeed (shim/sockopt.c).  One
  * that fails all the same (out of memory) is an option the program believes
  * in force: end the socket rather than let it connect without. */
 void conn_posted_failed(struct conn *c, int level, int name, int err)

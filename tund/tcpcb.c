@@ -14,6 +14,7 @@
 #include "lwip/tcp.h"
 #include "tund.h"
 #include "conn.h"
+#include "nat.h"
 #include "lwip_glue.h"
 
 /* ---- lwIP's types and the program's ------------------------------------------ */
@@ -284,6 +285,36 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
   return cb_ret(pcb);
 }
 
+/* A connection from another host that a published port steered into lwIP:
+ * its local address is the one the peer dialed (the host's own), not lwIP's
+ * private one, as getsockname() on a kernel socket would say.  The helper
+ * reads it from conntrack (tund/nat.h); without an answer lwIP's stays. */
+static void conn_local_as_dialed(struct conn *c, const struct tcp_pcb *pcb)
+{
+  uint8_t ra[16] = { 0 }, la[16];
+  int fam = IP_IS_V6(&pcb->remote_ip) ? 6 : 4;
+  if (fam == 6)
+    memcpy(ra, ip_2_ip6(&pcb->remote_ip)->addr, 16);
+  else
+    memcpy(ra, &ip_2_ip4(&pcb->remote_ip)->addr, 4);
+  int e = nat_origdst(fam, ra, pcb->remote_port, pcb->local_port, la);
+  if (e) {
+    log_debug("conn %llu: the address the peer dialed is unknown (%s): getsockname says lwIP's",
+              (unsigned long long)c->serial, strerror(e));
+    return;
+  }
+  ip_addr_t ip;
+  if (fam == 6) {
+    memset(&ip, 0, sizeof(ip));
+    IP_SET_TYPE_VAL(ip, IPADDR_TYPE_V6);
+    memcpy(ip_2_ip6(&ip)->addr, la, 16);
+    ip6_addr_clear_zone(ip_2_ip6(&ip));
+  } else {
+    IP_ADDR4(&ip, la[0], la[1], la[2], la[3]);
+  }
+  ipaddr_to_shm(&ip, pcb->local_port, c->domain, &c->st.local);
+}
+
 static err_t on_accept(void *arg, struct tcp_pcb *npcb, err_t err)
 {
   struct conn *l = arg;
@@ -316,6 +347,8 @@ static err_t on_accept(void *arg, struct tcp_pcb *npcb, err_t err)
   crypt_inherit_opts(c, l);
   conn_setup_pcb(c, npcb);
   conn_set_addrs(c);
+  if (l->published)
+    conn_local_as_dialed(c, npcb);
   c->st.state = ENOSHM_S_CONNECTING;
   cb_aborted = NULL;
   if (crypt_start(c))
