@@ -90,8 +90,7 @@ int ctl_internal_list(int *out, int max)
 }
 
 /* Move an internal fd high, out of the range programs pick for themselves. */
-int shim_move_high(int fd);
-int shim_move_high(int fd)
+static int shim_move_high(int fd)
 {
   static _Atomic int cached_base;
   int base = atomic_load_explicit(&cached_base, memory_order_relaxed);
@@ -109,7 +108,6 @@ int shim_move_high(int fd)
   return nfd;
 }
 
-int shim_internal_fd(int fd);
 int shim_internal_fd(int fd)
 {
   fd = shim_move_high(fd);
@@ -117,7 +115,6 @@ int shim_internal_fd(int fd)
   return fd;
 }
 
-void shim_internal_close(int fd);
 void shim_internal_close(int fd)
 {
   if (fd < 0)
@@ -205,8 +202,7 @@ void ctl_protect_fd(int fd)
   pthread_mutex_unlock(&ctl_lock);
 }
 
-const char *shim_socket_path(void);
-const char *shim_socket_path(void)
+static const char *shim_socket_path(void)
 {
   static char path[108];
   const char *env = getenv("ENOSHIM_SOCKET");

@@ -19,9 +19,6 @@
 
 #include "shim.h"
 
-void io_fill(int fd);
-int io_wait_writable(int fd, int flags);
-
 static void lock_robust(pthread_mutex_t *m)
 {
   int r = pthread_mutex_lock(m);

@@ -73,6 +73,14 @@ struct shim_real {
 extern struct shim_real real;
 void shim_resolve(void);
 
+/* fd's kernel SOL_SOCKET option `name` has the value want */
+static inline int sockopt_is(int fd, int name, int want)
+{
+  int v = 0;
+  socklen_t l = sizeof(v);
+  return real.getsockopt(fd, SOL_SOCKET, name, &v, &l) == 0 && v == want;
+}
+
 /* ---- one socket the shim owns ----------------------------------------------- */
 enum { SK_STREAM = 1, SK_LISTENER = 2 };
 
@@ -105,7 +113,7 @@ struct shim_sock {
   int shared;                /* another process may hold it (fork, exec, SCM_RIGHTS) */
   pthread_mutex_t lock;      /* per-process: serialises option changes */
 
-  /* the mapping may be kept for reuse when the socket ends (sock.c) */
+  /* the mapping may be kept for reuse when the socket ends (sockmem.c) */
   uint64_t cache_tag;        /* SHM_NO_CACHE, SHM_OWN, or the listener's id | SHM_TAG_LISTENER */
   pid_t cache_pid;           /* the process that mapped it */
   dev_t shm_dev;
@@ -152,13 +160,13 @@ void ctl_kick(uint64_t sock, int rearm);
 int  ctl_is_internal_fd(int fd);
 int  ctl_internal_list(int *out, int max);
 void ctl_protect_fd(int fd);                        /* move out of the way of dup2(x, fd) */
+/* The shim's own fds (kernel sockets it holds): moved high, protected from
+ * the program's close()/dup2(), closed with shim_internal_close(). */
+int  shim_internal_fd(int fd);
+void shim_internal_close(int fd);
 
-/* ---- sockets (sock.c, io.c) ------------------------------------------------------ */
-struct shim_sock *sock_from_shm(uint64_t id, int memfd, size_t shm_size, int kind, int domain,
-                                uint64_t cache_tag, int *err);
-void sock_atfork_prepare(void);
-void sock_atfork_child(void);
-void sock_free(struct shim_sock *s);
+/* ---- sockets ------------------------------------------------------------------------ */
+/* sock.c: socket, bind, listen, accept, connect, shutdown; the filler */
 int  sock_socket(int domain, int type, int protocol);
 int  sock_bind(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t len);
 int  sock_listen(int fd, struct shim_sock *s, int backlog);
@@ -166,17 +174,47 @@ int  sock_accept(int fd, struct shim_sock *s, struct sockaddr *a, socklen_t *len
 int  sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t len);
 void sock_settle(int fd, struct shim_sock *s);
 int  sock_shutdown(int fd, struct shim_sock *s, int how);
+void io_fill(int fd);
+int  io_wait_writable(int fd, int flags);
+
+/* sockopt.c: options and ioctls */
 int  sock_getsockopt(int fd, struct shim_sock *s, int level, int name, void *val, socklen_t *len);
 int  sock_setsockopt(int fd, struct shim_sock *s, int level, int name, const void *val, socklen_t len);
-int  sock_getname(struct shim_sock *s, int peer, struct sockaddr *a, socklen_t *len);
 int  sock_ioctl(int fd, struct shim_sock *s, unsigned long req, void *arg);
+void sock_apply_env_opts(struct shim_sock *s);
+int  shim_eno_opt_readonly(int name);
+int  put_int(void *val, socklen_t *len, int v);
+int  get_int(const void *val, socklen_t len, int *out);
+
+/* sockmem.c: a socket's shared memory, kept mappings */
+struct shim_sock *sock_from_shm(uint64_t id, int memfd, size_t shm_size, int kind, int domain,
+                                uint64_t cache_tag, int *err);
+void sock_free(struct shim_sock *s);
+void sock_atfork_prepare(void);
+void sock_atfork_child(void);
+
+/* addr.c: addresses */
+int  sa_to_ipc(const struct sockaddr *sa, socklen_t len, int domain, struct enoipc_addr *out);
+socklen_t shm_to_sa(const struct enoshm_addr *a, int domain, struct sockaddr_storage *ss);
+void copy_out_addr(const struct sockaddr_storage *ss, socklen_t n, struct sockaddr *a, socklen_t *len);
+int  sock_getname(struct shim_sock *s, int peer, struct sockaddr *a, socklen_t *len);
+
+/* direct.c: destinations that get a plain kernel socket */
+int  shim_addr_is_direct(const struct sockaddr *a, socklen_t len);
+int  is_loopback(const struct sockaddr *a);
+int  new_kernel_socket(struct shim_sock *s, int pfd);
+int  go_direct(int fd, struct shim_sock *s);      /* 0, or -1 with errno */
+
+/* inherit.c: sockets inherited across exec or received with SCM_RIGHTS */
 void sock_attach_inherited(void);
 void sock_attach_received(const struct msghdr *m);
 void sock_note_sent(const struct msghdr *m);
-int  shim_eno_opt_readonly(int name);
+
+/* direct_eno.c: ENO options on plain kernel TCP sockets (1: not one) */
 int  shim_direct_eno_getopt(int fd, int name, void *val, socklen_t *len);
 int  shim_direct_eno_setopt(int fd, int name, const void *val, socklen_t len);
 
+/* io.c: reading and writing through the rings */
 ssize_t io_recv(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt, int flags);
 ssize_t io_send(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt, int flags);
 ssize_t io_sendfile(int fd, struct shim_sock *s, int in_fd, off_t *off, size_t count);
@@ -192,7 +230,6 @@ extern int shim_debug;
 extern int shim_fallback_plain;
 void shim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void shim_init(void);
-int  shim_addr_is_direct(const struct sockaddr *a, socklen_t len);
 void shim_raise_sigpipe(void);
 
 #endif
