@@ -303,6 +303,24 @@ static void stale_tun(const char *ifname)
     nft_run(err, sizeof(err), "delete element inet enoshim tuns { \"%s\" }", ifname);
 }
 
+/* Our TUN leaves the shared table (the shared lock held); the last one puts
+ * back what enoshim switched on and removes the table.  Also after a failed
+ * setup: by then the TUN may be in the set and forwarding switched on. */
+static void leave_shared(void)
+{
+  char err[256];
+  nft_run(NULL, 0, "delete element inet enoshim tuns { \"%s\" }", P.tun_name);
+  nft_set_names("tuns", stale_tun);
+  if (nft_set_names("tuns", NULL) == 0) {
+    /* the last tund of the host: put back what enoshim switched on */
+    nft_set_names("fwd4", restore_fwd4);
+    nft_set_names("fwd6", restore_fwd6);
+    nft_set_names("ra2", restore_ra2);
+    if (nft_run(err, sizeof(err), "delete table inet enoshim"))
+      hlog("warning", "removing table enoshim: %s", err);
+  }
+}
+
 static int setup(char *why, size_t whylen)
 {
   char err[256], a4[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN];
@@ -371,6 +389,7 @@ static int setup(char *why, size_t whylen)
   return 0;
 fail:
   nft_run(NULL, 0, "delete table inet %s", table);
+  leave_shared();
   shared_unlock();
   return -1;
 }
@@ -382,16 +401,7 @@ static void teardown(void)
     hlog("warning", "tearing down without the shared lock: %s", strerror(errno));
   if (nft_run(err, sizeof(err), "delete table inet %s", table))
     hlog("warning", "removing table %s: %s", table, err);
-  nft_run(NULL, 0, "delete element inet enoshim tuns { \"%s\" }", P.tun_name);
-  nft_set_names("tuns", stale_tun);
-  if (nft_set_names("tuns", NULL) == 0) {
-    /* the last tund of the host: put back what enoshim switched on */
-    nft_set_names("fwd4", restore_fwd4);
-    nft_set_names("fwd6", restore_fwd6);
-    nft_set_names("ra2", restore_ra2);
-    if (nft_run(err, sizeof(err), "delete table inet enoshim"))
-      hlog("warning", "removing table enoshim: %s", err);
-  }
+  leave_shared();
   shared_unlock();
 }
 
