@@ -1232,11 +1232,14 @@ int crypt_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen)
     return 0;
   }
   if (cmd == ENOIPC_CMD_REKEY) {
+    /* arg 0: every connection encrypting with tcpcrypt; else the one whose
+     * serial (enoctl status's ID) is arg, and an error that says why not */
     unsigned n = 0;
-    struct enoipc_status_entry e;
-    for (struct conn *it = conn_status_next(NULL, &e); it; it = conn_status_next(it, &e)) {
-      if (arg && it->serial != arg)
+    int found = 0;
+    for (struct conn *it = conn_first(); it; it = it->next) {
+      if (it->dead || it->standby || (arg && it->serial != arg))
         continue;
+      found = 1;
       if (it->crypt && it->crypt->established && tc_session_rekey(it->crypt->s) == 0) {
         it->crypt->rekeys++;
         it->crypt->key_bytes = 0;
@@ -1245,8 +1248,17 @@ int crypt_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen)
         n++;
       }
     }
+    if (arg && !found) {
+      snprintf(out, outlen, "no connection %llu", (unsigned long long)arg);
+      return ENOENT;
+    }
+    if (arg && !n) {
+      snprintf(out, outlen, "connection %llu is not encrypting with tcpcrypt: nothing to rekey",
+               (unsigned long long)arg);
+      return EINVAL;
+    }
     snprintf(out, outlen, "rekey started on %u connection%s", n, n == 1 ? "" : "s");
-    return arg && n == 0 ? ENOENT : 0;
+    return 0;
   }
   return EINVAL;
 }

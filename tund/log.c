@@ -1,5 +1,8 @@
 /*
- * tund/log.c — one line per event on stderr: "tund[pid]: level: text".
+ * tund/log.c — one line per event on stderr:
+ *   "2026-12-07 13:05:02.123 tund[pid]: level: text"
+ * (local time with milliseconds).  While the command line is read
+ * (tund_log_plain) lines are "tund: text", like any command's usage errors.
  * Secrets never pass through here (keys go to the keylog only, when asked).
  */
 #include <stdarg.h>
@@ -11,6 +14,7 @@
 #include "tund.h"
 
 int tund_log_level = LOG_INFO_;
+int tund_log_plain;
 
 static const char *const level_name[] = { "error", "warning", "info", "debug" };
 
@@ -18,13 +22,17 @@ static void vlog(int level, const char *fmt, va_list ap)
 {
   char buf[1024];
   int n;
-  if (level >= LOG_DEBUG_) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    n = snprintf(buf, sizeof(buf), "tund[%d]: %ld.%06ld %s: ", (int)getpid(), (long)ts.tv_sec,
-                 ts.tv_nsec / 1000, level_name[level & 3]);
+  if (tund_log_plain) {
+    n = snprintf(buf, sizeof(buf), "tund: %s", level == LOG_ERR_ ? "" : level == LOG_WARN_ ? "warning: " : "");
   } else {
-    n = snprintf(buf, sizeof(buf), "tund[%d]: %s: ", (int)getpid(), level_name[level & 3]);
+    struct timespec ts;
+    struct tm tm;
+    char when[32];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (!localtime_r(&ts.tv_sec, &tm) || !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm))
+      snprintf(when, sizeof(when), "%lld", (long long)ts.tv_sec);
+    n = snprintf(buf, sizeof(buf), "%s.%03ld tund[%d]: %s: ", when, ts.tv_nsec / 1000000, (int)getpid(),
+                 level_name[level & 3]);
   }
   if (n < 0)
     return;

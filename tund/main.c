@@ -10,9 +10,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
+#include <limits.h>
 #include <libgen.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include "lwip_glue.h"
 #include "tund.h"
 #include "nat.h"
+#include "enoshim/version.h"
 
 
 static struct ev sig_ev;
@@ -49,18 +51,160 @@ static void sig_event(struct ev *ev, uint32_t events)
 static void usage(FILE *f)
 {
   fprintf(f,
-    "usage: tund [--config FILE] [--KEY=VALUE ...] [--ready-fd N] [-v]\n"
-    "  Runs lwIP with TCP-ENO and tcpcrypt on a TUN device and serves programs\n"
-    "  started with enorun (libenoshim.so).  Settings (file or command line):\n"
-    "    tun=NAME mtu=N txqueuelen=N host_ipv4=A/N lwip_ipv4=A host_ipv6=A/N|none lwip_ipv6=A\n"
-    "    tun_attach=yes (persistent TUN owned by you, configured by the admin)\n"
-    "    socket=PATH (default $ENOSHIM_SOCKET, $XDG_RUNTIME_DIR/enoshim/tund.sock)\n"
-    "    ring_size=N time_wait_max=N direct=PREFIX,... keylog=PATH user=NAME pidfile=PATH\n"
-    "    eno_teps=21,24,23 eno_enable_connect=1 eno_enable_listen=1\n"
-    "    eno_bad_connect_ports=443,993 eno_bad_listen_ports=... eno_drop_syn_after=N\n"
-    "    crypt_aconf=aes128gcm,chacha20poly1305 crypt_bconf=... rekey_bytes=N rekey_seconds=N\n"
-    "    resume_cache_size=N resume_lifetime=SECONDS resume_nonce_len=0..8\n"
-    "  See docs/tund.conf.example for every setting and its default.\n");
+    "usage: tund [--config FILE] [--KEY VALUE | --KEY=VALUE ...] [--ready-fd N] [-v]\n"
+    "       tund -h | --help | --version\n"
+    "Runs lwIP with TCP-ENO and tcpcrypt on a TUN device and serves the programs\n"
+    "started with enorun (libenoshim.so); `enoctl` (the same program) asks it.\n"
+    "\n"
+    "  --config FILE   settings file (default $ENOSHIM_CONFIG); the command line\n"
+    "                  overrides it\n"
+    "  --ready-fd N    write \"ready\\n\" to descriptor N once serving, then close it\n"
+    "  -v, --verbose   debug log\n"
+    "  -h, --help      this text;  --version  the version\n"
+    "\n"
+    "Settings (in FILE as `key = value`; '-' and '_' are the same on the command line):\n"
+    "  tun=NAME mtu=1280..65535 txqueuelen=N host_ipv4=A/N lwip_ipv4=A\n"
+    "  host_ipv6=A/N|none lwip_ipv6=A tun_attach=yes|no offload=yes|no real_hosts=yes|no\n"
+    "  socket=PATH (default $ENOSHIM_SOCKET, $XDG_RUNTIME_DIR/enoshim/tund.sock,\n"
+    "    /tmp/enoshim-$UID/tund.sock)  user=NAME pidfile=PATH keylog=PATH\n"
+    "  ring_size=4k..64M time_wait_max=N direct=PREFIX,...\n"
+    "  eno_teps=21,24,23 eno_enable_connect=yes eno_enable_listen=yes\n"
+    "  eno_bad_connect_ports=443,993 eno_bad_listen_ports=... eno_drop_syn_after=0..16\n"
+    "  crypt_aconf=aes128gcm,chacha20poly1305 crypt_bconf=... rekey_bytes=N rekey_seconds=N\n"
+    "  resume_cache_size=N resume_lifetime=SECONDS resume_nonce_len=0..8 verbose=yes|no\n"
+    "docs/tund.conf.example describes every setting and its default.\n");
+}
+
+/* A usage error: one line on stderr, exit status 2. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+  va_list ap;
+  fputs("tund: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputs(" (see 'tund --help')\n", stderr);
+  return 2;
+}
+
+/* The command line, getopt_long's conventions: --name=value or --name value
+ * (every setting key is an option taking a value), flags -h/--help,
+ * --version, -v/--verbose (short flags may be grouped: -vh), "--" ends the
+ * options.  tund takes no operands.  The keys are config.c's, so the
+ * options are read here instead of from a fixed getopt_long table.  Returns
+ * -1 to go on, else the exit status. */
+struct cl_opt {
+  char name[64];          /* '-' turned into '_' */
+  const char *val;        /* NULL for a flag */
+};
+
+static int parse_command_line(int argc, char **argv, int *ready_fd)
+{
+  struct cl_opt *opts = calloc((size_t)argc + 1, sizeof(*opts));
+  int n = 0, rc = -1;
+  const char *cfgfile = getenv("ENOSHIM_CONFIG");
+  if (!opts)
+    return 1;
+  for (int i = 1; i < argc && rc < 0; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--")) {
+      if (i + 1 < argc)
+        rc = usage_error("unexpected argument '%s'", argv[i + 1]);
+      break;
+    }
+    if (a[0] == '-' && a[1] == '-') {
+      const char *body = a + 2, *eq = strchr(body, '=');
+      size_t nl = eq ? (size_t)(eq - body) : strlen(body);
+      struct cl_opt *o = &opts[n];
+      if (nl == 0 || nl >= sizeof(o->name)) {
+        rc = usage_error("unknown option '%s'", a);
+        break;
+      }
+      memcpy(o->name, body, nl);
+      for (char *p = o->name; *p; p++)
+        if (*p == '-')
+          *p = '_';
+      int flag = !strcmp(o->name, "help") || !strcmp(o->name, "version") || !strcmp(o->name, "verbose");
+      if (!flag && strcmp(o->name, "config") && strcmp(o->name, "ready_fd") && !config_key_known(o->name)) {
+        rc = usage_error("unknown option '--%.*s'", (int)nl, body);
+        break;
+      }
+      if (eq)
+        o->val = eq + 1;
+      else if (!flag) {
+        if (i + 1 >= argc) {
+          rc = usage_error("option '%s' needs a value", a);
+          break;
+        }
+        o->val = argv[++i];
+      }
+      if (o->val && (!strcmp(o->name, "help") || !strcmp(o->name, "version"))) {
+        rc = usage_error("option '--%s' takes no value", o->name);
+        break;
+      }
+      n++;
+    } else if (a[0] == '-' && a[1]) {
+      for (const char *p = a + 1; *p && rc < 0; p++) {
+        const char *name = *p == 'h' ? "help" : *p == 'v' ? "verbose" : *p == 'V' ? "version" : NULL;
+        if (!name)
+          rc = usage_error("unknown option '-%c'", *p);
+        else
+          snprintf(opts[n++].name, sizeof(opts[0].name), "%s", name);
+      }
+    } else {
+      rc = usage_error("unexpected argument '%s'", a);
+    }
+  }
+  /* --help and --version answer without looking at anything else */
+  for (int k = 0; k < n && rc < 0; k++) {
+    if (!strcmp(opts[k].name, "help")) {
+      usage(stdout);
+      rc = 0;
+    } else if (!strcmp(opts[k].name, "version")) {
+      printf("tund (enoshim) %s\n", ENOSHIM_VERSION);
+      rc = 0;
+    }
+  }
+  if (rc >= 0)
+    goto out;
+  /* the file first, the command line over it */
+  for (int k = 0; k < n; k++)
+    if (!strcmp(opts[k].name, "config")) {
+      if (!*opts[k].val) {
+        rc = usage_error("option '--config' needs a file name");
+        goto out;
+      }
+      cfgfile = opts[k].val;
+    }
+  if (cfgfile && *cfgfile && config_load_file(&cfg, cfgfile)) {
+    rc = 2;
+    goto out;
+  }
+  tund_log_plain = 1;
+  for (int k = 0; k < n && rc < 0; k++) {
+    struct cl_opt *o = &opts[k];
+    if (!strcmp(o->name, "config"))
+      continue;
+    if (!strcmp(o->name, "verbose") && !o->val) {
+      tund_log_level = LOG_DEBUG_;
+    } else if (!strcmp(o->name, "ready_fd")) {
+      char *end;
+      errno = 0;
+      long v = strtol(o->val, &end, 10);
+      if (errno || end == o->val || *end || v < 0 || v > INT_MAX)
+        rc = usage_error("ready-fd: '%s' is not a descriptor number (0..%d)", o->val, INT_MAX);
+      else
+        *ready_fd = (int)v;
+    } else {
+      if (config_set(&cfg, o->name, o->val, NULL))
+        rc = 2;
+    }
+  }
+  tund_log_plain = 0;
+out:
+  free(opts);
+  return rc;
 }
 
 static void raise_nofile(void)
@@ -82,43 +226,9 @@ int main(int argc, char **argv)
     return enoctl_main(argc, argv);
 
   config_defaults(&cfg);
-  const char *cfgfile = getenv("ENOSHIM_CONFIG");
-  for (int i = 1; i < argc; i++)
-    if (!strcmp(argv[i], "--config") && i + 1 < argc)
-      cfgfile = argv[i + 1];
-  if (cfgfile && *cfgfile && config_load_file(&cfg, cfgfile))
-    return 2;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "--config")) {
-      i++;
-    } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-      tund_log_level = LOG_DEBUG_;
-    } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      usage(stdout);
-      return 0;
-    } else if (!strcmp(a, "--ready-fd") && i + 1 < argc) {
-      ready_fd = atoi(argv[++i]);
-    } else if (!strncmp(a, "--", 2) && strchr(a, '=')) {
-      char key[64];
-      const char *eq = strchr(a, '=');
-      size_t kl = (size_t)(eq - a - 2);
-      if (kl >= sizeof(key)) {
-        log_err("unknown option %s", a);
-        return 2;
-      }
-      memcpy(key, a + 2, kl);
-      key[kl] = 0;
-      for (char *p = key; *p; p++)
-        if (*p == '-')
-          *p = '_';
-      if (config_set(&cfg, key, eq + 1, "command line"))
-        return 2;
-    } else {
-      log_err("unknown argument '%s' (try --help)", a);
-      return 2;
-    }
-  }
+  int rc = parse_command_line(argc, argv, &ready_fd);
+  if (rc >= 0)
+    return rc;
   if (cfg.verbose)
     tund_log_level = LOG_DEBUG_;
   /* Loopback destinations are always connected directly by the shim; the

@@ -138,7 +138,10 @@ void conn_fail(struct conn *c, int err)
   conn_rx_notify(c);
   if (c->tfd >= 0 && !c->prog_closed && !c->t_eof)
     conn_drain_t(c);
-  log_debug("conn %llu failed: %s", (unsigned long long)c->serial, strerror(err));
+  if (err)
+    log_debug("conn %llu failed: %s", (unsigned long long)c->serial, strerror(err));
+  else
+    log_debug("conn %llu closed", (unsigned long long)c->serial);
   conn_release(c);
 }
 

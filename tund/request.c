@@ -6,6 +6,7 @@
  * a positive errno for the program.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,6 +17,7 @@
 #include "lwip/ip_addr.h"
 #include "lwip/tcp.h"
 #include "lwip/priv/tcp_priv.h"
+#include "lwip/sys.h"
 #include "tund.h"
 #include "conn.h"
 #include "nat.h"
@@ -64,6 +66,7 @@ int conn_standby_take(struct conn *c, int domain, int v6only)
   if (!c->standby || (domain != AF_INET && domain != AF_INET6))
     return EINVAL;
   c->standby = 0;
+  c->created = sys_now();     /* its age counts from the program's socket() */
   c->domain = domain;
   c->v6only = v6only != 0;
   return 0;
@@ -421,6 +424,33 @@ int conn_attach(int pairfd, uint64_t *id, uint32_t *kind, int *memfd, uint32_t *
 
 /* ---- enoctl ------------------------------------------------------------------ */
 
+/* The name of process pid (/proc/PID/comm, as ps shows it), "" if it cannot
+ * be read (gone, or /proc hides it).  One listing asks for the same pid over
+ * and over: the last answer is kept for the listing (fresh = a new one). */
+static void program_name(pid_t pid, char out[16], int fresh)
+{
+  static pid_t last_pid;
+  static char last[16];
+  if (fresh || pid != last_pid) {
+    char path[40];
+    last_pid = pid;
+    memset(last, 0, sizeof(last));
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+    int fd = pid > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd >= 0) {
+      ssize_t n = read(fd, last, sizeof(last) - 1);
+      close(fd);
+      if (n < 0)
+        n = 0;
+      last[n] = 0;
+      char *nl = strchr(last, '\n');
+      if (nl)
+        *nl = 0;
+    }
+  }
+  memcpy(out, last, 16);
+}
+
 struct conn *conn_status_next(struct conn *prev, struct enoipc_status_entry *e)
 {
   struct conn *c = prev ? prev->next : conn_first();
@@ -431,6 +461,8 @@ struct conn *conn_status_next(struct conn *prev, struct enoipc_status_entry *e)
   memset(e, 0, sizeof(*e));
   e->id = c->serial;
   e->pid = (uint32_t)c->pid;
+  program_name(c->pid, e->program, prev == NULL);
+  e->age_s = (uint32_t)(sys_now() - c->created) / 1000u;
   e->kind = c->kind == CK_LISTENER ? ENOIPC_KIND_LISTENER : ENOIPC_KIND_STREAM;
   e->state = (uint8_t)c->st.state;
   e->eno_state = c->st.eno_state;

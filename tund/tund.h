@@ -17,6 +17,7 @@
 /* ---- log.c ---------------------------------------------------------------- */
 enum { LOG_ERR_ = 0, LOG_WARN_ = 1, LOG_INFO_ = 2, LOG_DEBUG_ = 3 };
 extern int tund_log_level;
+extern int tund_log_plain;     /* 1 while the command line is read: "tund: text" */
 void tund_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_err(...)   tund_log(LOG_ERR_, __VA_ARGS__)
 #define log_warn(...)  tund_log(LOG_WARN_, __VA_ARGS__)
@@ -101,7 +102,11 @@ struct tund_config {
 extern struct tund_config cfg;
 void config_defaults(struct tund_config *c);
 int  config_load_file(struct tund_config *c, const char *path);   /* 0 or -1 (logged) */
+/* 0, -1 (bad value, logged) or CONFIG_UNKNOWN; where: "FILE:LINE", or NULL
+ * for the command line */
+#define CONFIG_UNKNOWN (-2)
 int  config_set(struct tund_config *c, const char *key, const char *val, const char *where);
+int  config_key_known(const char *key);
 void config_default_socket_path(char *out, size_t n);
 
 /* ---- tun.c ------------------------------------------------------------------ */

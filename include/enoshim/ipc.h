@@ -26,7 +26,7 @@
 
 #include "tcpinc.h"
 
-#define ENOIPC_VERSION     1u
+#define ENOIPC_VERSION     2u    /* 2: status entries carry age_s and program */
 #define ENOIPC_MAX_MSG     4096u
 #define ENOIPC_MAX_FDS     2u
 #define ENOIPC_OPT_MAX     256u     /* longest socket option value carried */
@@ -188,10 +188,12 @@ struct enoipc_status_entry {
   uint64_t rx_bytes;      /* application bytes delivered */
   uint64_t tx_bytes;      /* application bytes sent */
   uint32_t rekeys;
-  uint32_t pad2;
+  uint32_t age_s;         /* seconds since the socket was made */
   uint8_t  sessid[64];
   char     reason[48];    /* why ENO is disabled, or "" */
+  char     program[16];   /* name of process `pid` (its /proc comm), or "" */
 };
+_Static_assert(sizeof(struct enoipc_status_entry) == 232, "status entry layout");
 
 /* Accept-queue record on a listener's pair. */
 #define ENOIPC_ACCEPT_MAGIC 0x41434350u   /* "ACCP" */

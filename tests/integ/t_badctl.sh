@@ -14,10 +14,14 @@ topo_up
 ongoing_start 7600
 base=$(status_count "$A_SOCK")
 
-timeout 120 python3 - "$A_SOCK" "$BUILD/enoctl" <<'EOF' || fail "control-socket abuse: see above"
+# the protocol version the build speaks (include/enoshim/ipc.h)
+IPC_VERSION=$(sed -n 's/^#define ENOIPC_VERSION *\([0-9]*\)u.*/\1/p' "$TOP/include/enoshim/ipc.h")
+[ -n "$IPC_VERSION" ] || fail "no ENOIPC_VERSION in include/enoshim/ipc.h"
+timeout 120 python3 - "$A_SOCK" "$BUILD/enoctl" "$IPC_VERSION" <<'EOF' || fail "control-socket abuse: see above"
 import errno, os, random, socket, struct, sys, time
 
 path = sys.argv[1]
+VERSION = int(sys.argv[3])
 HELLO, SOCKET, BIND, LISTEN, CONNECT, SETOPT, GETOPT, SHUTDOWN, ATTACH, KICK, STATUS, COMMAND, CLOSED = range(1, 14)
 SETOPT_POSTED, FORKED, CONNECT_POSTED, STANDBY_WANT, STANDBY_TAKE = range(14, 19)
 STANDBY = 102
@@ -39,7 +43,7 @@ def conn():
     return s
 
 def hello(s, seq=1):
-    s.send(msg(HELLO, struct.pack('<II', 1, os.getpid()), seq=seq))
+    s.send(msg(HELLO, struct.pack('<II', VERSION, os.getpid()), seq=seq))
     r = s.recv(8192)
     length, typ, nfds, rseq, flags, sock = struct.unpack('<IHHIIQ', r[:24])
     err, dlen = struct.unpack('<iI', r[24:32])

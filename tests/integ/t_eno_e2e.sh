@@ -62,7 +62,8 @@ check_pair() {   # check_pair NAME PORT [resumed]
   expect "$n: enoctl B role" "$(eno_status "$ssv" "$port" role)" B
   expect "$n: enoctl A session ID" "$(eno_status "$sc" "$port" session_id)" "$sid"
   expect "$n: enoctl B session ID" "$(eno_status "$ssv" "$port" session_id)" "$sid"
-  expect "$n: enoctl A tep" "$(eno_status "$sc" "$port" tep)" $tn
+  expect "$n: enoctl A negtep" "$(eno_status "$sc" "$port" negtep)" $tn
+  expect "$n: enoctl A tep" "$(eno_status "$sc" "$port" tep)" tcpcrypt-X25519
   expect "$n: enoctl A resumed" "$(eno_status "$sc" "$port" resumed)" "$([ -n "$res" ] && echo True || echo False)"
   expect "$n: enoctl B resumed" "$(eno_status "$ssv" "$port" resumed)" "$([ -n "$res" ] && echo True || echo False)"
 }

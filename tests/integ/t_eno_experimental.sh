@@ -30,7 +30,7 @@ for v in 4 6; do
   expect "$n: the data is plaintext on the wire" "$(pcap_eno "$WORK/a.pcap" $port "hello $n" needle)" found
   for side in cli srv; do
     expect "$n: enoctl ($side) eno" "$(eno_status "$WORK/$n.$side.status" $port eno)" encrypting
-    expect "$n: enoctl ($side) tep" "$(eno_status "$WORK/$n.$side.status" $port tep)" 32
+    expect "$n: enoctl ($side) tep" "$(eno_status "$WORK/$n.$side.status" $port tep_id)" 32
     expect_match "$n: enoctl ($side) says it is NOT encrypted" "$(eno_status "$WORK/$n.$side.status" $port reason)" "NOT encrypted"
   done
 done
