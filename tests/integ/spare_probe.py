@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # tests/integ/spare_probe.py — runs under enorun (tund A) and drives the
-# reuse of ring memory between connections (tund/conn.c "spare shared
-# memory", shim/sock.c "kept mappings") through one scenario per call, printing
+# reuse of ring memory between connections (tund/spares.c "spare shared
+# memory", shim/sockmem.c "kept mappings") through one scenario per call, printing
 # what a test can check:
 #
 #   seq N            N connections one after another (each: 'E', echo, close)

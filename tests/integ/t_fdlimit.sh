@@ -4,7 +4,7 @@
 # behind tund A opens 80 at once (resumed tcpcrypt: the client counts itself
 # connected after the SYN-ACK, before tund B has made the socket).  tund B
 # admits a SYN only when it holds the descriptors that connection will need
-# (the descriptor reserve, tund/conn.c) and drops the others instead of
+# (the descriptor reserve, tund/fdres.c) and drops the others instead of
 # completing connections it would have to reset;
 # once its limit is raised the dropped SYNs' retransmissions get in.  Every
 # connection the client opened must echo.

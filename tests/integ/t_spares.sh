@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Ring memory reused between connections (tund/conn.c "spare shared memory",
-# shim/sock.c "kept mappings"), and who may see it again.  tund's counters
+# Ring memory reused between connections (tund/spares.c "spare shared memory",
+# shim/sockmem.c "kept mappings"), and who may see it again.  tund's counters
 # (`enoctl check`: "spares: H held, R reused of M made") tell what it reused.
 #  1. one process, ten connections in a row: nine reuse the first one's memory,
 #     on both sides (tund A: the process's own; tund B: the listener's);

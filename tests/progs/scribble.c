@@ -42,7 +42,7 @@ static int port_of(int fd, int peer)
 }
 
 /* The mapping of socket fd: the shim may map a socket's memory anywhere,
- * reusing the mapping of one that ended (shim/sock.c "kept mappings"), so it
+ * reusing the mapping of one that ended (shim/sockmem.c "kept mappings"), so it
  * is found by the ports tund published in its status block. */
 static struct enoshm *mapping_of(int fd, const char *what)
 {

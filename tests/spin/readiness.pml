@@ -6,7 +6,7 @@
  *   program, reader thread   shim/io.c   io_recv(), rx_settle(), ring_doorbell()
  *   program, writer thread   shim/io.c   io_send(); shim/sock.c io_fill(),
  *                                        io_wait_writable(), sock_connect()
- *   tund (one thread)        tund/conn.c conn_t_event(), conn_kick(),
+ *   tund (one thread)        tund/progend.c conn_t_event(), conn_kick(),
  *                            conn_kick_rearm(), conn_rx_pump_plain(),
  *                            conn_rx_notify(), conn_publish_eof(),
  *                            conn_tx_pump_plain(), conn_update_writable(),
