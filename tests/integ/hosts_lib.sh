@@ -150,3 +150,207 @@ wait_listen_sock() {
 
 # val FILE KEY: the value of a "KEY: value" line (eno-hello, eno_probe)
 val() { awk -v k="$2:" '$1 == k { sub(/^[^ ]+ /, ""); print; exit }' "$1"; }
+
+# ---- helpers of the real-program tests (t_http, t_nginx, t_redis, t_iperf3,
+# t_bulk, t_crypt_apps): client programs on host 1 dial host 2's real
+# address.  Same names and behaviour as lib.sh's / crypt_lib.sh's, with
+# host 1 in place of A and host 2 in place of B. -----------------------------
+
+# curl hangs in glibc's setlocale() whenever libasan is preloaded (an ASan
+# runtime problem, llvm-project#49223, see lib.sh): in sanitizer runs curl
+# goes through the regular build's shim; tunds and servers stay sanitized.
+CURL_ENORUN=$ENORUN
+if [ "$BUILD" = "$TOP/build/san" ]; then
+  CURL_ENORUN=$TOP/build/enorun
+  [ -x "$CURL_ENORUN" ] || { echo "FAIL: $CURL_ENORUN missing (make)" >&2; exit 1; }
+fi
+run1_curl() { ip netns exec "$H1" "$CURL_ENORUN" --socket "$S1" -- "$@"; }
+
+# hosts_no_dns: neither host can reach the machine's nameservers
+# (/etc/resolv.conf): a lookup fails at once instead of waiting for answers
+# that cannot come (the hosts' default routes lead only to each other; e.g.
+# python's http.server looks up the name of its bound address).
+hosts_no_dns() {
+  local a
+  for a in $(awk '$1 == "nameserver" { print $2 }' /etc/resolv.conf 2>/dev/null); do
+    case $a in
+      127.*|::1) ;;
+      *:*) on1 ip -6 route add unreachable "$a/128"; on2 ip -6 route add unreachable "$a/128";;
+      *) on1 ip route add unreachable "$a/32"; on2 ip route add unreachable "$a/32";;
+    esac
+  done
+}
+
+# wait_gone PID [seconds]
+wait_gone() {
+  local p=$1 t=${2:-10}
+  for _ in $(seq 1 $((t * 20))); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.05; done
+  return 1
+}
+
+# status_count SOCK: connections (and listeners) that tund still tracks
+status_count() { "$BUILD/enoctl" --socket "$1" status | tail -n +2 | wc -l; }
+
+# wait_listen PORT [SOCK] [seconds]: until something listens on PORT, without
+# connecting to it.  With SOCK: a listener in that tund's status; without: a
+# kernel listener on host 2 (the servers' host).
+wait_listen() {
+  local port=$1 sock=${2:-} t=${3:-15}
+  for _ in $(seq 1 $((t * 20))); do
+    if [ -n "$sock" ]; then
+      "$BUILD/enoctl" --socket "$sock" status 2>/dev/null |
+        awk -v p=":$port" '$3 == "listening" && substr($4, length($4) - length(p) + 1) == p { f = 1 } END { exit !f }' &&
+        return 0
+    else
+      [ -n "$(on2 ss -Hltn "sport = :$port" 2>/dev/null)" ] && return 0
+    fi
+    sleep 0.05
+  done
+  fail "nothing listening on port $port within ${t}s"
+}
+
+# wait_count SOCK N [seconds]: until tund tracks at most N connections
+wait_count() {
+  local sock=$1 n=$2 t=${3:-15} c=
+  for _ in $(seq 1 $((t * 10))); do
+    c=$(status_count "$sock" 2>/dev/null) || c=
+    [ -n "$c" ] && [ "$c" -le "$n" ] && return 0
+    sleep 0.1
+  done
+  "$BUILD/enoctl" --socket "$sock" status >&2 || true
+  fail "tund ($(basename "$sock")) still tracks ${c:-?} connections after ${t}s (expected <= $n)"
+}
+
+# tund_pid 1|2: the tund process of that host (tund_up's $! is tund itself)
+tund_pid() { eval "echo \${TUND$1}"; }
+
+# tund_alive 1|2: that host's tund still running and answering enoctl status
+tund_alive() {
+  local sock=$S1; [ "$1" = 2 ] && sock=$S2
+  kill -0 "$(tund_pid "$1")" 2>/dev/null || fail "tund of host $1 died (see tund-$1.log)"
+  timeout 10 "$BUILD/enoctl" --socket "$sock" status >/dev/null || fail "tund of host $1 does not answer enoctl status"
+}
+
+# sha_line FILE KIND: "BYTES SHA" from an xfer output line "KIND BYTES SHA"
+sha_line() { awk -v k="$2" '$1 == k { print $2, $3 }' "$1" | tail -n 1; }
+
+# exits_within PID SECONDS: the process ends within SECONDS (else it is killed
+# and the test fails); sets EXIT_RC to its exit status and EXIT_T to the time
+exits_within() {
+  local p=$1 t=$2 s=$EPOCHREALTIME
+  for _ in $(seq 1 $((t * 20))); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+  if kill -0 "$p" 2>/dev/null; then
+    kill -9 "$p" 2>/dev/null
+    return 1
+  fi
+  EXIT_RC=0; wait "$p" || EXIT_RC=$?
+  EXIT_T=$(awk -v a="$EPOCHREALTIME" -v b="$s" 'BEGIN{printf "%.1f", a-b}')
+  return 0
+}
+
+# enc_seen PORT: one look at both tunds' `enoctl status --json`.  Succeeds and
+# prints "encrypting SESSION-ID TEP AEAD" when a stream of host 1 to port PORT
+# is encrypting and host 2 has an encrypting stream on its port PORT with the
+# same session ID; otherwise prints "no" and what host 1's streams to PORT say.
+enc_seen() {
+  local j1 j2
+  j1=$("$BUILD/enoctl" --socket "$S1" status --json 2>/dev/null) || { echo "no (enoctl on host 1 failed)"; return 1; }
+  j2=$("$BUILD/enoctl" --socket "$S2" status --json 2>/dev/null) || { echo "no (enoctl on host 2 failed)"; return 1; }
+  /usr/bin/python3 - "$1" "$j1" "$j2" <<'PYEOF'
+import json, sys
+port, h1, h2 = ":" + sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+srv = {e["session_id"] for e in h2
+       if e["kind"] == "stream" and e["local"].endswith(port) and e["eno"] == "encrypting" and e["session_id"]}
+seen = []
+for e in h1:
+    if e["kind"] == "stream" and e["remote"].endswith(port):
+        if e["eno"] == "encrypting" and e["session_id"] in srv:
+            print("encrypting", e["session_id"], e["tep"], e["aead"])
+            sys.exit(0)
+        seen.append("%s %s %s" % (e["remote"], e["state"], e["eno"]))
+print("no", "; ".join(seen) or "(no stream)")
+sys.exit(1)
+PYEOF
+}
+
+# expect_encrypted NAME PORT PID [seconds]: while PID (a client on host 1
+# connected to host 2's PORT) runs, both tunds list its connection as
+# encrypting with one session ID; fails if that is not seen before PID ends.
+# ENC_SID: the session ID.
+expect_encrypted() {
+  local name=$1 port=$2 pid=$3 t=${4:-30} r=
+  for _ in $(seq 1 $((t * 10))); do
+    if r=$(enc_seen "$port"); then
+      ENC_SID=$(echo "$r" | cut -d' ' -f2)
+      note "$name: encrypting on both hosts, one session ID (${ENC_SID:0:16}...)"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  fail "$name: its connection was not seen encrypting on both hosts while it ran (host 1's streams to port $port: ${r#no })"
+}
+
+# --- captures and the tcpcrypt oracle (crypt_lib.sh's, on host 1's side of
+# the link: CAP_NS, default host 1) ---
+CP=$PROGS/crypt_peer
+ENODUMP=$TOP/scripts/enodump
+CQ=$TOP/tests/integ/crypt_q.py
+
+# keylog_new FILE: tund refuses a key log that is not a 0600 regular file
+keylog_new() { install -m 600 /dev/null "$1"; }
+
+# cap_start NAME IFACE [tcpdump args / filter...]: capture in ${CAP_NS:-$H1}
+# into $WORK/NAME.pcap until cap_stop NAME (see crypt_lib.sh for the snap
+# length and the ring)
+declare -A CAP_PIDS=()
+cap_start() {
+  local name=$1 ifc=$2; shift 2
+  ip netns exec "${CAP_NS:-$H1}" tcpdump --immediate-mode -Z root -i "$ifc" -U -s "${CAP_SNAPLEN:-1600}" -B 65536 \
+    -w "$WORK/$name.pcap" "$@" 2>"$WORK/tcpdump-$name.err" &
+  CAP_PIDS[$name]=$!
+  on_exit "kill ${CAP_PIDS[$name]}"
+  for _ in $(seq 1 200); do
+    grep -q "listening on" "$WORK/tcpdump-$name.err" 2>/dev/null && return 0
+    kill -0 "${CAP_PIDS[$name]}" 2>/dev/null || break
+    sleep 0.05
+  done
+  cat "$WORK/tcpdump-$name.err" >&2
+  fail "tcpdump on $ifc did not start"
+}
+# cap_stop NAME: let tcpdump write what it has (until the file stops growing
+# for 0.5 s, at most 20 s), then stop it
+cap_stop() {
+  local p=${CAP_PIDS[$1]} last=-1 size same=0
+  for _ in $(seq 1 200); do
+    kill -0 "$p" 2>/dev/null || break
+    size=$(stat -c %s "$WORK/$1.pcap" 2>/dev/null || echo 0)
+    if [ "$size" = "$last" ]; then
+      same=$((same + 1))
+      [ $same -ge 5 ] && break
+    else
+      same=0
+      last=$size
+    fi
+    sleep 0.1
+  done
+  kill -TERM "$p" 2>/dev/null || true
+  wait_gone "$p" 20 || { kill -9 "$p" 2>/dev/null; fail "tcpdump ($1) did not stop"; }
+  wait "$p" 2>/dev/null || true
+  grep -E "dropped by kernel" "$WORK/tcpdump-$1.err" | grep -qv "^0 " &&
+    note "tcpdump $1: $(grep 'dropped by kernel' "$WORK/tcpdump-$1.err")"
+  return 0
+}
+
+# dump NAME KEYLOG [enodump args]: enodump --json of $WORK/NAME.pcap ->
+# $WORK/NAME.json, flattened to $WORK/NAME.q; DUMP_RC = enodump's exit status
+dump() {
+  local name=$1 keylog=$2
+  shift 2
+  DUMP_RC=0
+  timeout 300 "$ENODUMP" --keylog "$keylog" --json "$@" "$WORK/$name.pcap" >"$WORK/$name.json" \
+    2>"$WORK/enodump-$name.log" || DUMP_RC=$?
+  [ $DUMP_RC -le 1 ] || { cat "$WORK/enodump-$name.log" >&2; fail "enodump failed on $name.pcap (exit $DUMP_RC)"; }
+  /usr/bin/python3 "$CQ" "$WORK/$name.json" >"$WORK/$name.q" || fail "crypt_q.py cannot read $name.json"
+}
+# ---- end of the real-program tests' helpers ----------------------------------

@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# iperf3 server behind tund B, client behind tund A: 3 s each way (normal and
-# -R), JSON parsed: bytes transferred > 0 both ends, no error; plus an IPv6 run.
-. "$(dirname "$0")/lib.sh"
-topo_up
+# Two real hosts (hosts_lib.sh, default settings): iperf3 server on host 2,
+# client on host 1 dialing host 2's real address: 3 s each way (normal and
+# -R), JSON parsed: bytes transferred > 0 both ends, no error; plus an IPv6
+# run and -P 4; every run is seen encrypting while it lasts, one session ID on
+# both hosts.
+. "$(dirname "$0")/hosts_lib.sh"
+hosts_up
+hosts_no_dns
+tund_up 1
+tund_up 2
 command -v iperf3 >/dev/null || fail "iperf3 is not installed"
-bg_b iperf3 -s -p 5201 >"$WORK/iperf-srv.log" 2>&1; srv=$!
+bg2 iperf3 -s -p 5201 >"$WORK/iperf-srv.log" 2>&1; srv=$!
 on_exit "kill $srv"
-wait_listen 5201 "$B_SOCK"
+wait_listen 5201 "$S2"
 
 run() {   # run NAME ARGS...
   local name=$1; shift
   local out=$WORK/iperf-$name.json rc=0
-  timeout 60 ip netns exec "$NS" "$ENORUN" --socket "$A_SOCK" -- iperf3 -J "$@" >"$out" 2>"$WORK/iperf-$name.err" || rc=$?
+  timeout 60 ip netns exec "$H1" "$ENORUN" --socket "$S1" -- iperf3 -J "$@" >"$out" 2>"$WORK/iperf-$name.err" &
+  local p=$!
+  expect_encrypted "iperf3 $name" 5201 $p
+  wait $p || rc=$?
   python3 - "$out" "$name" "$rc" <<'PY' || fail "iperf3 $name: see above"
 import json, sys
 path, name, rc = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -30,11 +39,11 @@ if not (sent > 0 and recv > 0):
 print(f"  iperf3 {name}: sent {sent} B, received {recv} B, {end['sum_received']['bits_per_second']/1e6:.0f} Mbit/s")
 PY
 }
-run a-to-b -c "$B4" -p 5201 -t 3
-run b-to-a -c "$B4" -p 5201 -t 3 -R
-run ipv6 -c "$B6" -p 5201 -t 2
-run parallel -c "$B4" -p 5201 -t 2 -P 4
+run a-to-b -c "$IP2" -p 5201 -t 3
+run b-to-a -c "$IP2" -p 5201 -t 3 -R
+run ipv6 -c "$IP2_6" -p 5201 -t 2
+run parallel -c "$IP2" -p 5201 -t 2 -P 4
 kill -0 "$srv" || fail "iperf3 server died: $(tail -5 "$WORK/iperf-srv.log")"
-tund_alive a; tund_alive b
-wait_count "$A_SOCK" 0 20
+tund_alive 1; tund_alive 2
+wait_count "$S1" 0 20
 note ok
