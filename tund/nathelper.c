@@ -67,6 +67,7 @@
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #include "nat.h"
+#include "enoshim/version.h"
 
 static struct nft_ctx *nft;
 static struct mnl_socket *ct_nl;
@@ -567,6 +568,17 @@ int main(int argc, char **argv)
   struct natp_rep rp = { 0 };
   int fd = 3, type = 0;
   socklen_t tl = sizeof(type);
+  /* the one version string, and a word for whoever runs it by hand */
+  if (argc == 2 && !strcmp(argv[1], "--version")) {
+    printf("tund-nat (enoshim) %s\n", ENOSHIM_VERSION);
+    return 0;
+  }
+  if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    printf("usage: tund-nat --tun NAME --lwip4 ADDR --lwip6 ADDR|none\n"
+           "tund's helper: tund starts it, with its socket on descriptor 3, and it keeps\n"
+           "CAP_NET_ADMIN alone for the host's nftables table and forwarding (tund(8)).\n");
+    return 0;
+  }
   if (natp_args_parse(argc, argv, &P)) {
     hlog("error", "usage: tund-nat --tun NAME --lwip4 ADDR --lwip6 ADDR|none (started by tund, "
                   "its socket on descriptor 3)");
