@@ -1,6 +1,6 @@
 /*
  * shim/direct.c — destinations that get a plain kernel socket instead of
- * tund (DESIGN.md): loopback, this host, link-local, the prefixes tund lists
+ * tund (docs/DESIGN.md, Routing): loopback, this host, link-local, the prefixes tund lists
  * (`direct=` and loopback) and ENOSHIM_DIRECT.  The program's fd is replaced
  * in place with dup3(), keeping its number, O_NONBLOCK and FD_CLOEXEC, and
  * carries over the settings the program made.

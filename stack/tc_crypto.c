@@ -107,7 +107,7 @@ void tc_kex_free(tc_kex *k)
 uint8_t tc_kex_tep(const tc_kex *k) { return k->tep; }
 const uint8_t *tc_kex_pub(const tc_kex *k) { return k->pub; }
 
-/* Wire form of an EC public key: pubkey_len (= whole structure, SPEC-NOTES)
+/* Wire form of an EC public key: pubkey_len (= whole structure, docs/DESIGN.md Readings)
  * then the compressed point (IEEE 1363 E.2.3 with compression). */
 static int tc_ec_encode_pub(tc_kex *k)
 {

@@ -33,7 +33,7 @@
 #define TC_TRAFFIC_KEY_MAX (TC_AEAD_KEY_MAX + TC_AEAD_NONCE_LEN)
 
 /* Wire sizes of Pub_A/Pub_B (§5).  P-256/P-521: pubkey_len(2) | compressed
- * point; SPEC-NOTES: "this project reads L as the length of the whole
+ * point; docs/DESIGN.md (Readings): "this project reads L as the length of the whole
  * structure including the two length bytes (35 for P-256, 69 for P-521)". */
 #define TC_PUB_P256_LEN   35
 #define TC_PUB_P521_LEN   69

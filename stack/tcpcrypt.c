@@ -3,8 +3,8 @@
  * tcpcrypt-15): Init1/Init2 (§4.1), key schedule (§3.3-3.5), frames (§3.6,
  * §4.2), re-keying (§3.8), resumption and its cache (§3.5).
  *
- * Where the text is ambiguous this file follows /work/shared/SPEC-NOTES.md
- * ("tcpcrypt" section); each such place says so.
+ * Where the text is ambiguous this file follows the project's readings
+ * (docs/DESIGN.md, "Readings of the specifications"); each such place says so.
  */
 #include "tcpcrypt.h"
 
@@ -803,7 +803,7 @@ int tc_session_new(const struct tc_config *cfg, tc_session **out)
 		crypto_auth_hmacsha256_init(&s->sec->prk, s->n_a, TC_NONCE_LEN);
 		crypto_auth_hmacsha256_update(&s->sec->prk, s->transcript, s->transcript_len);
 		crypto_auth_hmacsha256_update(&s->sec->prk, s->own, s->own_len);
-		s->tx_off = s->own_len;   /* SPEC-NOTES: offsets count Init1/Init2 */
+		s->tx_off = s->own_len;   /* docs/DESIGN.md, Readings: offsets count Init1/Init2 */
 		tc_init_parser_start(&s->parser, 2, s->tep);
 		s->parser.max_len = cfg->init_max;
 		s->state = TC_INIT1_SENT;

@@ -3,7 +3,7 @@
  * tcpcrypt (RFC 8548) attach to lwIP 2.1.3.  Included by lwIP's own tcp*.c
  * (LWIP_HOOK_FILENAME); implemented in stack/lwip_glue.c.
  *
- * Traps of 2.1.3 these hooks are written around (DESIGN.md):
+ * Traps of 2.1.3 these hooks are written around (docs/DESIGN.md):
  *  - the option-length hook is called both when a segment is created and
  *    again when it is (re)transmitted, with the pcb only: the length must be
  *    a function of pcb state that cannot change while a segment that was

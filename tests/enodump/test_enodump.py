@@ -6,7 +6,7 @@ Run:  python3 -m unittest discover -s tests/enodump     (from the repo root)
 
 NOTE ON INDEPENDENCE.  Both sides of most of these tests -- the small tcpcrypt
 encoder in this file and scripts/enodump itself -- were written by the same
-engineer from the same reading of RFC 8547 / RFC 8548 and SPEC-NOTES.md, so
+engineer from the same reading of RFC 8547 / RFC 8548 and docs/DESIGN.md (Readings), so
 their agreement shows self-consistency, not conformance.  To anchor them:
   * HKDF is checked against RFC 5869 test case 1 (both this file's HKDF, which
     uses python3-cryptography's HMAC/HKDFExpand, and enodump's, which uses the
@@ -156,7 +156,7 @@ class KX:
             self.priv = ec.generate_private_key(CURVES[tep])
             point = self.priv.public_key().public_bytes(serialization.Encoding.X962,
                                                         serialization.PublicFormat.CompressedPoint)
-            # pubkey_len = length of the whole structure incl. its 2 bytes (SPEC-NOTES)
+            # pubkey_len = length of the whole structure incl. its 2 bytes (docs/DESIGN.md)
             self.pub = struct.pack("!H", len(point) + 2) + point
 
     def shared(self, peer):
@@ -551,7 +551,7 @@ class TestIntegrity(Base):
 
     def test_hint_for_offset_misreading(self):
         # An encoder that counts frame offsets from the end of Init1 (wrong per
-        # SPEC-NOTES): frames fail and a hint names the likely cause.
+        # docs/DESIGN.md): frames fail and a hint names the likely cause.
         cb = ConnBuilder("10.2.4.1", 5004, "10.2.4.2", 80)
         s = fresh_session(0x23, [1], 1, bytes.fromhex("45032345040123"))
         s["a"].off = 0

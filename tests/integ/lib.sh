@@ -1,6 +1,6 @@
 # tests/integ/lib.sh — shared helpers for integration tests (sourced).
 #
-# Topology "two hosts in one namespace" (DESIGN.md):
+# Topology "two hosts in one namespace" (docs/DESIGN.md):
 #
 #     program A --enorun--> tund A  [lwIP 10.201.0.2 | fd00:201::2]
 #                              | tun-a  (kernel side 10.201.0.1 | fd00:201::1)

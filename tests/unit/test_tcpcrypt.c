@@ -584,7 +584,7 @@ Test(session, all_teps_all_aeads_agree)
 			cr_assert(ia && ib);
 			cr_assert(memcmp(ia, ib, TC_SESSID_LEN) == 0, "session IDs differ");
 			cr_assert_eq(ia[0], teps[t], "first byte = TEP with v = 0");
-			/* offsets include the Init messages (SPEC-NOTES) */
+			/* offsets include the Init messages (docs/DESIGN.md, Readings) */
 			cr_assert_eq(tc_session_tx_offset(p.a), p.init1_len);
 			cr_assert_eq(tc_session_rx_offset(p.b), p.init1_len);
 			cr_assert_eq(tc_session_tx_offset(p.b), p.init2_len);
