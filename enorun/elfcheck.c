@@ -73,7 +73,6 @@ static int rd_str(const struct elf_file *e, const struct shdr *strtab, uint64_t 
   if (rd(e, strtab->offset + at, out, (size_t)n))
     return -1;
   out[n] = 0;
-  out[strnlen(out, (size_t)n)] = 0;
   return 0;
 }
 
