@@ -33,14 +33,31 @@ static struct netif tun_nif;
 static struct ev tun_ev;
 static uint64_t tun_tx_drops;
 
-/* Checksum offload through the TUN's virtio-net header (IFF_VNET_HDR +
- * TUN_F_CSUM): TCP segments leave with a partial checksum that the kernel
- * completes only if the packet really leaves the machine, and segments that
- * come from this machine arrive marked as valid, so neither tund nor the
- * kernel sums every byte twice on local paths.  Segments that arrive without
- * such a mark are checked by lwIP as usual. */
+/*
+ * Offloads, through the TUN's virtio-net header (IFF_VNET_HDR: a struct
+ * virtio_net_hdr before every packet, both ways).  Probed at start
+ * (tun_open), each one used only if the kernel accepts it, logged once:
+ *
+ *  - checksums (TUN_F_CSUM): TCP segments leave with a partial checksum
+ *    that the kernel completes only if the packet really leaves the machine,
+ *    and segments from this machine arrive marked valid: neither tund nor the
+ *    kernel sums every byte twice on local paths.  Segments that arrive
+ *    without such a mark are checked by lwIP as usual.
+ *  - kernel -> tund, large segments (TUN_F_TSO4, TUN_F_TSO6): the kernel
+ *    hands us TCP segments of up to 64 KiB as one packet (its own TSO
+ *    segments, and coalesced GRO packets) instead of cutting them to the
+ *    MTU first.  tun_readable reads into a 64 KiB buffer and gives lwIP each
+ *    one whole: lwIP's TCP accepts a segment of any length that fits its
+ *    window (the MSS bounds what it sends, not what it takes).
+ *
+ * offload=no leaves the header off altogether: the kernel then completes
+ * checksums and cuts segments to the MTU before they reach us, and takes
+ * ours one by one. */
 static int tun_vnet;          /* every packet carries a struct virtio_net_hdr */
 static int tun_csum_offload;  /* the kernel accepts partial checksums from us */
+static unsigned tun_rx_tso;   /* TUN_F_TSO4/TUN_F_TSO6 the kernel may send us */
+static size_t tun_rx_size;    /* what one read takes: the MTU, or 64 KiB with rx TSO */
+static uint64_t tun_rx_gso_pkts, tun_tx_pkts, tun_rx_pkts, tun_rx_dropped_gso;
 
 static int tun_setiff(int fd, const char *name, short flags)
 {
@@ -49,6 +66,32 @@ static int tun_setiff(int fd, const char *name, short flags)
   ifr.ifr_flags = flags;
   snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
   return ioctl(fd, TUNSETIFF, &ifr);
+}
+
+/* The offloads this kernel accepts, best first; the checksum one is the base
+ * of the others (segmentation needs partial checksums). */
+static void tun_probe_offloads(int fd)
+{
+  static const unsigned tries[] = { TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, TUN_F_CSUM | TUN_F_TSO4, TUN_F_CSUM };
+  int hdrsz = (int)sizeof(struct virtio_net_hdr);
+  unsigned got = 0;
+  int have = 0;
+  if (ioctl(fd, TUNSETVNETHDRSZ, &hdrsz) == 0) {
+    for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++)
+      if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)tries[i]) == 0) {
+        got = tries[i];
+        have = 1;
+        break;
+      }
+  }
+  if (!have) {
+    log_warn("TUN checksum offload unavailable: checksums computed in software, one packet per MTU each way");
+    return;
+  }
+  tun_csum_offload = 1;
+  tun_rx_tso = got & (TUN_F_TSO4 | TUN_F_TSO6);
+  log_info("TUN offloads: checksums; large segments from the kernel: TCPv4 %s, TCPv6 %s",
+           (got & TUN_F_TSO4) ? "yes" : "no", (got & TUN_F_TSO6) ? "yes" : "no");
 }
 
 int tun_open(const struct tund_config *c)
@@ -77,13 +120,12 @@ int tun_open(const struct tund_config *c)
     close(fd);
     return -1;
   }
-  if (tun_vnet) {
-    int hdrsz = (int)sizeof(struct virtio_net_hdr);
-    if (ioctl(fd, TUNSETVNETHDRSZ, &hdrsz) == 0 && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM) == 0)
-      tun_csum_offload = 1;
-    else
-      log_warn("TUN checksum offload unavailable: checksums computed in software");
-  }
+  if (tun_vnet)
+    tun_probe_offloads(fd);
+  else
+    log_info("TUN offloads: off (offload=no or a persistent TUN without a virtio-net header): "
+             "checksums in software, one packet per MTU each way");
+  tun_rx_size = tun_rx_tso ? 65535 : (size_t)c->mtu;
   tun_fd = fd;
   return fd;
 }
@@ -239,7 +281,7 @@ static void vnet_out(struct pbuf *p, struct virtio_net_hdr *vh)
 }
 
 /* lwIP -> kernel: one writev per IP packet, no copy. */
-static err_t tun_send(struct pbuf *p)
+static void tun_write_pkt(struct pbuf *p)
 {
   struct iovec iov[33];
   struct virtio_net_hdr vh;
@@ -269,6 +311,7 @@ static err_t tun_send(struct pbuf *p)
   }
   ssize_t w;
   loop_note_traffic();
+  tun_tx_pkts++;
   do {
     w = writev(tun_fd, iov, n);
   } while (w < 0 && errno == EINTR);
@@ -278,6 +321,11 @@ static err_t tun_send(struct pbuf *p)
     tund_log_limited(LOG_WARN_, "TUN write: %s (%llu packets dropped so far)", strerror(errno),
                      (unsigned long long)tun_tx_drops);
   }
+}
+
+static err_t tun_send(struct pbuf *p)
+{
+  tun_write_pkt(p);
   return ERR_OK;
 }
 
@@ -311,12 +359,15 @@ static err_t tun_netif_init(struct netif *nif)
  * that finds nothing was one system call in three of a round trip). */
 static unsigned tun_single;           /* evidence that packets come singly */
 
-/* The next packet is read into an MTU-sized pbuf (64 KiB on local paths).
- * With lwIP on libc malloc, pbuf_realloc() does not give the tail back, so
- * a pure ACK handed over in such a buffer would cost a 64 KiB malloc and
- * free each — and those sizes make glibc grow and trim the heap (brk, then
- * page faults) over and over.  Packets up to TUN_RX_COPY_MAX are copied
- * into a pbuf of their size instead, and the big buffer is read into again. */
+/* The next packet is read into a pbuf of tun_rx_size bytes (the MTU; 64 KiB
+ * with large segments from the kernel or on local paths).  With lwIP on libc
+ * malloc, pbuf_realloc() does not give the tail back, so a pure ACK handed
+ * over in such a buffer would cost a 64 KiB malloc and free each — and those
+ * sizes make glibc grow and trim the heap (brk, then page faults) over and
+ * over — and a 1500-byte segment would hold 64 KiB while it waits in a
+ * queue.  Packets up to an eighth of the buffer (at least TUN_RX_COPY_MAX)
+ * are copied into a pbuf of their size instead, and the big buffer is read
+ * into again. */
 #define TUN_RX_COPY_MAX 1024
 static struct pbuf *tun_rxbuf;
 
@@ -324,17 +375,18 @@ static void tun_readable(struct ev *ev, uint32_t events)
 {
   (void)events;
   int limit = single_read_limit(&tun_single, 128), got = 0, empty = 0;
+  size_t copy_max = tun_rx_size / 8 > TUN_RX_COPY_MAX ? tun_rx_size / 8 : TUN_RX_COPY_MAX;
   for (int i = 0; i < limit; i++) {
     struct pbuf *p = tun_rxbuf;
     struct virtio_net_hdr vh;
     if (!p)
-      p = tun_rxbuf = pbuf_alloc(PBUF_RAW, (u16_t)cfg.mtu, PBUF_RAM);
+      p = tun_rxbuf = pbuf_alloc(PBUF_RAW, (u16_t)tun_rx_size, PBUF_RAM);
     if (!p) {
       tund_log_limited(LOG_WARN_, "out of memory for an incoming packet");
       return;
     }
-    struct iovec iov[2] = { { &vh, sizeof(vh) }, { p->payload, cfg.mtu } };
-    ssize_t n = tun_vnet ? readv(ev->fd, iov, 2) : read(ev->fd, p->payload, cfg.mtu);
+    struct iovec iov[2] = { { &vh, sizeof(vh) }, { p->payload, tun_rx_size } };
+    ssize_t n = tun_vnet ? readv(ev->fd, iov, 2) : read(ev->fd, p->payload, tun_rx_size);
     if (n <= 0) {
       if (n < 0 && errno != EAGAIN && errno != EINTR)
         tund_log_limited(LOG_WARN_, "TUN read: %s", strerror(errno));
@@ -342,10 +394,24 @@ static void tun_readable(struct ev *ev, uint32_t events)
       break;
     }
     got++;
+    tun_rx_pkts++;
     if (tun_vnet) {
       n -= (ssize_t)sizeof(vh);
-      if (n <= 0 || vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
+      if (n <= 0)
         continue;                          /* the buffer is read into again */
+      if (vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+        /* A large TCP segment (rx TSO): lwIP takes it whole.  Anything else
+         * the kernel should not have sent us (we asked only for these). */
+        unsigned t = vh.gso_type & (unsigned)~VIRTIO_NET_HDR_GSO_ECN;
+        if (!((t == VIRTIO_NET_HDR_GSO_TCPV4 && (tun_rx_tso & TUN_F_TSO4)) ||
+              (t == VIRTIO_NET_HDR_GSO_TCPV6 && (tun_rx_tso & TUN_F_TSO6)))) {
+          tun_rx_dropped_gso++;
+          tund_log_limited(LOG_WARN_, "TUN: dropped a segmentation-offload packet of type %u (%llu so far)",
+                           (unsigned)vh.gso_type, (unsigned long long)tun_rx_dropped_gso);
+          continue;
+        }
+        tun_rx_gso_pkts++;
+      }
       /* A segment the kernel marks as locally made (partial checksum) or
        * already verified needs no second sum; anything else is checked. */
       int trusted = tun_csum_offload &&
@@ -357,7 +423,7 @@ static void tun_readable(struct ev *ev, uint32_t events)
         ctrl &= (u16_t)~NETIF_CHECKSUM_CHECK_TCP;
       NETIF_SET_CHECKSUM_CTRL(&tun_nif, ctrl);
     }
-    if ((size_t)n <= TUN_RX_COPY_MAX) {
+    if ((size_t)n <= copy_max) {
       /* an ACK or a small segment: copy it out and keep the big buffer */
       struct pbuf *q = pbuf_alloc(PBUF_RAW, (u16_t)n, PBUF_RAM);
       if (!q) {
@@ -432,6 +498,10 @@ int tun_netif_start(int fd, const struct tund_config *c)
 
 void tun_close(void)
 {
+  if (tun_fd >= 0 && tun_vnet)
+    log_info("TUN: %llu packets written; %llu read, %llu of them large segments",
+             (unsigned long long)tun_tx_pkts, (unsigned long long)tun_rx_pkts,
+             (unsigned long long)tun_rx_gso_pkts);
   if (tun_fd >= 0) {
     loop_del(&tun_ev);
     netif_remove(&tun_nif);
