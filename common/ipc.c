@@ -130,24 +130,31 @@ int enoipc_recv_flags(int fd, struct enoipc_msg *msg, int flags)
       bad = 1;   /* credentials or anything else are not part of the protocol */
     }
   }
-  if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+  /* MSG_CTRUNC with room for 16 fds: the kernel could not install the
+   * declared ones (the receiver's RLIMIT_NOFILE, EMFILE; it closed those it
+   * could not give us).  The message itself is intact: say so apart. */
+  int ctrunc = (mh.msg_flags & MSG_CTRUNC) != 0;
+  if (mh.msg_flags & MSG_TRUNC)
     bad = 1;
-  if (n == 0 && msg->nfds == 0)
+  if (n == 0 && msg->nfds == 0 && !ctrunc)
     return 0;
   if (!bad && (size_t)n < sizeof(struct enoipc_hdr))
     bad = 1;
   if (!bad) {
     memcpy(&msg->hdr, msg->buf, sizeof(msg->hdr));
-    if (msg->hdr.len != (uint32_t)n || msg->hdr.nfds != (uint16_t)msg->nfds)
+    if (msg->hdr.len != (uint32_t)n)
+      bad = 1;
+    else if (ctrunc ? msg->hdr.nfds <= (uint16_t)msg->nfds || msg->hdr.nfds > ENOIPC_MAX_FDS
+                    : msg->hdr.nfds != (uint16_t)msg->nfds)
       bad = 1;
   }
-  if (bad) {
+  if (bad || ctrunc)
     enoipc_msg_close_fds(msg);
+  if (bad)
     return -EPROTO;
-  }
   msg->payload = msg->buf + sizeof(struct enoipc_hdr);
   msg->plen = (size_t)n - sizeof(struct enoipc_hdr);
-  return 1;
+  return ctrunc ? -EMFILE : 1;
 }
 
 int enoipc_rd_bytes(struct enoipc_rd *r, void *out, size_t n)

@@ -51,11 +51,14 @@ static void fd_limit_warn(int e)
   }
 }
 
-/* ... and the errno to give the program (ENOBUFS for either limit) */
+/* ... and the errno to give the program: tund's own limit is not the
+ * program's, so EMFILE becomes ENOBUFS (as a kernel short of socket memory
+ * says); the system-wide one is the program's too, and its socket() would
+ * say ENFILE */
 int fd_limit_err(int e)
 {
   fd_limit_warn(e);
-  return e == EMFILE || e == ENFILE ? ENOBUFS : e;
+  return e == EMFILE ? ENOBUFS : e;
 }
 
 /* Grow the reserve to `want` descriptors; 0, or the errno that stopped it. */

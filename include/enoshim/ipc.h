@@ -234,7 +234,10 @@ int enoipc_send_flags(int fd, uint16_t type, uint32_t seq, uint64_t sock,
  * -EAGAIN when nothing is queued on a non-blocking socket, and -EPROTO for a
  * malformed message (truncated, length mismatch, too many fds, fds not
  * declared in the header) — in which case any fds that came with it are
- * closed.  On success the caller owns msg->fds[0..nfds). */
+ * closed.  -EMFILE: a well-formed message whose fds this process could not
+ * take (its RLIMIT_NOFILE): hdr and payload are valid, no fd is held (the
+ * kernel closed the ones it could not install, we closed the others).  On
+ * success the caller owns msg->fds[0..nfds). */
 int enoipc_recv(int fd, struct enoipc_msg *msg);
 int enoipc_recv_flags(int fd, struct enoipc_msg *msg, int flags);   /* e.g. MSG_DONTWAIT */
 

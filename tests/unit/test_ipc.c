@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -707,4 +708,59 @@ Test(ipc_rd, received_sizes)
     cr_assert_eq(ok, n == sizeof(cmd), "payload of %zu bytes", n);
   }
   free(m);
+}
+
+/* The receiver at its RLIMIT_NOFILE: the kernel cannot install the fds
+ * (MSG_CTRUNC).  The message is well formed and must be said apart from a
+ * malformed one (-EMFILE, header and payload valid), with nothing leaked:
+ * none, or one of the two fds, could be installed. */
+Test(ipc, fds_beyond_rlimit_emfile)
+{
+  for (int room = 0; room <= 1; room++) {
+    int sv[2];
+    pair(sv);
+    struct pipes pp;
+    pipes_open(&pp, 2);
+    cr_assert_eq(enoipc_send(sv[0], ENOIPC_SOCKET, 7, 42, "abcd", 4, NULL, 0, pp.wr, 2), 0);
+    struct enoipc_msg *m = calloc(1, sizeof(*m));
+    struct rlimit old, rl;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    /* the lowest free descriptor, plus `room` */
+    int probe = dup(0);
+    cr_assert(probe >= 0);
+    close(probe);
+    /* every descriptor below the limit in use but `room` of them */
+    int fill[64], nfill = 0;
+    for (int fd = probe; fd < probe + 64; fd++) {
+      int d = fcntl(0, F_DUPFD, fd);
+      if (d != fd) {
+        if (d >= 0)
+          close(d);
+        break;
+      }
+      fill[nfill++] = d;
+    }
+    int highest = fill[nfill - 1];
+    for (int k = 0; k < room; k++)
+      close(fill[--nfill]);
+    rl = old;
+    rl.rlim_cur = (rlim_t)highest + 1;
+    int before = open_fds();
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    int r = enoipc_recv(sv[1], m);
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    int after = open_fds();
+    cr_assert_eq(r, -EMFILE, "room for %d: enoipc_recv gave %d", room, r);
+    cr_assert_eq(m->hdr.seq, 7);
+    cr_assert_eq(m->hdr.sock, 42);
+    cr_assert_eq(m->plen, 4);
+    cr_assert_eq(m->nfds, 0);
+    cr_assert_eq(after, before, "room for %d: leaked %d fds", room, after - before);
+    for (int k = 0; k < nfill; k++)
+      close(fill[k]);
+    pipes_expect_all_closed(&pp, "beyond the limit");
+    free(m);
+    close(sv[0]);
+    close(sv[1]);
+  }
 }
