@@ -26,9 +26,10 @@
 
 #include "tcpinc.h"
 
-#define ENOIPC_VERSION     2u    /* 2: status entries carry age_s and program */
+#define ENOIPC_VERSION     3u    /* 2: status entries carry age_s and program; 3: RELISTEN,
+                                    LISTEN's reply carries tund's end and the memfd */
 #define ENOIPC_MAX_MSG     4096u
-#define ENOIPC_MAX_FDS     2u
+#define ENOIPC_MAX_FDS     4u
 #define ENOIPC_OPT_MAX     256u     /* longest socket option value carried */
 
 enum enoipc_type {
@@ -36,7 +37,9 @@ enum enoipc_type {
   ENOIPC_HELLO = 1,      /* p: hello                 r: RESULT + hello_ok */
   ENOIPC_SOCKET,         /* p: socket                r: RESULT + socket_ok, fds [pair end, memfd] */
   ENOIPC_BIND,           /* p: bind                  r: RESULT + addr (bound) */
-  ENOIPC_LISTEN,         /* p: listen, fd [kernel listener] optional  r: RESULT */
+  ENOIPC_LISTEN,         /* p: listen, fd [kernel listener] optional  r: RESULT, fds [tund's
+                            end of the pair, memfd] when it starts listening (the shim keeps
+                            them for a tund restart: shim/relisten.c) */
   ENOIPC_CONNECT,        /* p: addr                  r: RESULT */
   ENOIPC_SETOPT,         /* p: opt                   r: RESULT */
   ENOIPC_GETOPT,         /* p: opt (len = max)       r: RESULT + value */
@@ -59,6 +62,11 @@ enum enoipc_type {
                             send it (ENOIPC_STANDBY) for this process's next socket() */
   ENOIPC_STANDBY_TAKE,   /* p: socket; sock: the standby's id   no reply: socket()
                             took it (domain, v6only given now); tund sends the next */
+  ENOIPC_RELISTEN,       /* p: relisten + n_opts (opt + value); sock: the id proposed;
+                            fds [program's end, tund's end, memfd, kernel listener if
+                            has_kernel_fd]   r: RESULT, sock: the listener's id.  A
+                            listener made with a tund that died, handed to this one
+                            (shim/relisten.c, tund/listener.c conn_relisten) */
   /* replies, tund -> program */
   ENOIPC_RESULT = 100,   /* p: result + type-specific data */
   ENOIPC_STATUS_ENTRY,   /* p: status_entry */
@@ -126,6 +134,19 @@ struct enoipc_listen {
   int32_t backlog;
   int32_t has_kernel_fd;  /* 1: one fd attached, the program's kernel listener */
 };
+
+/* RELISTEN: a listener's settings (its options follow as enoipc_opt + value) */
+struct enoipc_relisten {
+  struct enoipc_addr addr;     /* as bound; port: the listener's */
+  int32_t backlog;
+  uint8_t domain;              /* AF_INET or AF_INET6 */
+  uint8_t v6only, reuseaddr, keepalive, nodelay, linger0;
+  uint8_t has_kernel_fd;       /* 1: the fourth fd is the program's kernel listener */
+  uint8_t pad;
+  uint32_t keep_idle, keep_intvl, keep_cnt;   /* TCP_KEEPIDLE / INTVL (s), TCP_KEEPCNT */
+  uint32_t n_opts;             /* IPPROTO_TCP options (TCP-ENO, tcpcrypt) that follow */
+};
+_Static_assert(sizeof(struct enoipc_relisten) == 56, "relisten layout");
 
 struct enoipc_opt {
   int32_t  level;

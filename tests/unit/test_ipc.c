@@ -253,14 +253,16 @@ Test(ipc, send_refuses_oversize_and_bad_fd_counts)
   pair(sv);
   static uint8_t big[ENOIPC_MAX_MSG];
   size_t room = ENOIPC_MAX_MSG - sizeof(struct enoipc_hdr);
-  int fds[3] = { 0, 1, 2 };
+  int fds[ENOIPC_MAX_FDS + 1];
+  for (int i = 0; i <= (int)ENOIPC_MAX_FDS; i++)
+    fds[i] = i % 3;
   cr_assert_eq(enoipc_send(sv[0], 1, 0, 0, big, room + 1, NULL, 0, NULL, 0), -EMSGSIZE);
   cr_assert_eq(enoipc_send(sv[0], 1, 0, 0, big, room, big, 1, NULL, 0), -EMSGSIZE,
                "the two parts together are too big");
   cr_assert_eq(enoipc_send(sv[0], 1, 0, 0, big, 1, big, room, NULL, 0), -EMSGSIZE);
   /* n1 + n2 wrapping size_t: refused one way or another, never sent */
   cr_assert_lt(enoipc_send(sv[0], 1, 0, 0, big, SIZE_MAX - 10, big, 20, NULL, 0), 0);
-  cr_assert_eq(enoipc_send(sv[0], 1, 0, 0, NULL, 0, NULL, 0, fds, 3), -EMSGSIZE);
+  cr_assert_eq(enoipc_send(sv[0], 1, 0, 0, NULL, 0, NULL, 0, fds, ENOIPC_MAX_FDS + 1), -EMSGSIZE);
   cr_assert_eq(enoipc_send(sv[0], 1, 0, 0, NULL, 0, NULL, 0, fds, -1), -EMSGSIZE);
   /* nothing was sent by any of those */
   int fl = fcntl(sv[1], F_GETFL);
@@ -423,6 +425,7 @@ Test(ipc, nfds_header_disagrees_with_attached)
   uint8_t buf[64];
   static const struct { uint16_t declared; int attached; } cases[] = {
     { 1, 0 }, { 2, 0 }, { 2, 1 }, { 0, 1 }, { 0, 2 }, { 1, 2 }, { 0xffff, 2 }, { 3, 2 },
+    { ENOIPC_MAX_FDS + 1, ENOIPC_MAX_FDS }, { ENOIPC_MAX_FDS, ENOIPC_MAX_FDS - 1 },
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     size_t n = build(buf, 24 + 4, ENOIPC_ATTACH, cases[i].declared, 1, 0, 4);
@@ -436,7 +439,7 @@ Test(ipc, nfds_header_disagrees_with_attached)
 Test(ipc, too_many_fds_all_closed)
 {
   uint8_t buf[64];
-  static const int counts[] = { 3, 4, 15, 16, 17, 40, 64 };
+  static const int counts[] = { ENOIPC_MAX_FDS + 1, ENOIPC_MAX_FDS + 2, 15, 16, 17, 40, 64 };
   for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
     char what[64];
     snprintf(what, sizeof(what), "%d fds attached", counts[i]);
