@@ -404,6 +404,15 @@ u32_t *enoshim_hook_tcp_addopts(struct pbuf *p, struct tcp_hdr *hdr, const struc
  * forged ICMP cannot kill an unrelated connection. */
 void (*glue_on_unreachable)(struct tcp_pcb *pcb, int err);
 
+/* LWIP_HOOK_TCP_OUTPUT_BATCH (lwIP patch 0007) */
+void (*glue_output_batch)(int begin);
+
+void enoshim_hook_tcp_output_batch(int begin)
+{
+  if (glue_output_batch)
+    glue_output_batch(begin);
+}
+
 static void unreach_match(const ip_addr_t *src, const ip_addr_t *dst, u16_t sport, u16_t dport,
                           u32_t seq, int err)
 {

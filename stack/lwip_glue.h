@@ -75,4 +75,10 @@ struct glue_pcb *glue_eno(const struct tcp_pcb *pcb);
  * succeed; err is the errno Linux would report.  The callee may abort pcb. */
 extern void (*glue_on_unreachable)(struct tcp_pcb *pcb, int err);
 
+/* Called with 1 when tcp_output() starts and 0 when it returns
+ * (LWIP_HOOK_TCP_OUTPUT_BATCH): the netif may hold the segments sent in
+ * between and must have written them all by the time it returns from the 0
+ * call.  NULL: no batching. */
+extern void (*glue_output_batch)(int begin);
+
 #endif

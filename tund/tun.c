@@ -26,6 +26,8 @@
 #include "lwip/ip6_addr.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
+#include "lwip/inet_chksum.h"
+#include "lwip_glue.h"
 #include "tund.h"
 
 static int tun_fd = -1;
@@ -45,10 +47,19 @@ static uint64_t tun_tx_drops;
  *    without such a mark are checked by lwIP as usual.
  *  - kernel -> tund, large segments (TUN_F_TSO4, TUN_F_TSO6): the kernel
  *    hands us TCP segments of up to 64 KiB as one packet (its own TSO
- *    segments, and coalesced GRO packets) instead of cutting them to the
- *    MTU first.  tun_readable reads into a 64 KiB buffer and gives lwIP each
- *    one whole: lwIP's TCP accepts a segment of any length that fits its
- *    window (the MSS bounds what it sends, not what it takes).
+ *    segments, coalesced GRO packets, and the super-packets another tund sent
+ *    us) instead of cutting them to the MTU first.  tun_readable reads into a
+ *    64 KiB buffer and gives lwIP each one whole: lwIP's TCP accepts a
+ *    segment of any length that fits its window (the MSS bounds what it
+ *    sends, not what it takes).
+ *  - tund -> kernel, segmentation (gso_type/gso_size on our writes): the
+ *    data segments one tcp_output() call sends for a connection — each at
+ *    most the wire MSS, consecutive in sequence — are held and written as
+ *    ONE packet with gso_size = the first one's payload; the kernel cuts it
+ *    back into exactly those segments (its TSO/GSO engine, in software or
+ *    in a NIC) where it must, and forwards it whole where it may (veth, a
+ *    TUN with TSO).  See "GSO batches" below for why lwIP's TCP is unchanged
+ *    by this.
  *
  * offload=no leaves the header off altogether: the kernel then completes
  * checksums and cuts segments to the MTU before they reach us, and takes
@@ -56,8 +67,9 @@ static uint64_t tun_tx_drops;
 static int tun_vnet;          /* every packet carries a struct virtio_net_hdr */
 static int tun_csum_offload;  /* the kernel accepts partial checksums from us */
 static unsigned tun_rx_tso;   /* TUN_F_TSO4/TUN_F_TSO6 the kernel may send us */
+static int tun_tx_gso;        /* we write segmentation-offload packets */
 static size_t tun_rx_size;    /* what one read takes: the MTU, or 64 KiB with rx TSO */
-static uint64_t tun_rx_gso_pkts, tun_tx_pkts, tun_rx_pkts, tun_rx_dropped_gso;
+static uint64_t tun_rx_gso_pkts, tun_tx_gso_pkts, tun_tx_gso_segs, tun_tx_pkts, tun_rx_pkts, tun_rx_dropped_gso;
 
 static int tun_setiff(int fd, const char *name, short flags)
 {
@@ -90,7 +102,12 @@ static void tun_probe_offloads(int fd)
   }
   tun_csum_offload = 1;
   tun_rx_tso = got & (TUN_F_TSO4 | TUN_F_TSO6);
-  log_info("TUN offloads: checksums; large segments from the kernel: TCPv4 %s, TCPv6 %s",
+  /* The kernel takes segmentation-offload packets from any TUN with a
+   * virtio-net header (virtio_net_hdr_to_skb); should one be refused all the
+   * same, gso_flush falls back to single packets and says so. */
+  tun_tx_gso = 1;
+  log_info("TUN offloads: checksums; large segments from the kernel: TCPv4 %s, TCPv6 %s; "
+           "segmentation of ours: TCPv4 and TCPv6",
            (got & TUN_F_TSO4) ? "yes" : "no", (got & TUN_F_TSO6) ? "yes" : "no");
 }
 
@@ -323,8 +340,230 @@ static void tun_write_pkt(struct pbuf *p)
   }
 }
 
+/*
+ * GSO batches (tund -> kernel segmentation offload).
+ *
+ * Design.  lwIP's TCP is left as it is: pcb->mss stays the wire MSS (what
+ * the peer announced, bounded by the TUN's MTU), and every segment lwIP
+ * queues, sends, counts against the windows, times, retransmits (RTO, fast
+ * retransmit, SACK-less recovery) or probes (persist, keep-alive) is a
+ * wire-sized segment exactly as before.  Only the last step changes: while
+ * one tcp_output() call runs (lwIP patch 0007 brackets it with
+ * LWIP_HOOK_TCP_OUTPUT_BATCH), the data segments it sends are held here
+ * instead of written one by one, and when the call returns they leave as one
+ * write: the first segment's IP and TCP header (copied, lengths and
+ * checksums fixed up) followed by every segment's payload, with
+ * gso_type = TCPV4/TCPV6 and gso_size = the first segment's payload.  The
+ * kernel's segmentation produces the very segments lwIP built: the same
+ * sequence numbers, sizes, ACK number and window; PSH and FIN on the last.
+ * One call of tcp_output() sends at most what the congestion and peer
+ * windows allow, so nothing leaves earlier or in larger bursts than before.
+ *
+ * A segment joins the batch only if it is the plain continuation of the
+ * ones held: same connection, the next sequence number, ACK set and no SYN,
+ * RST or URG, no TCP option but NOP padding (the ENO length hook keeps the
+ * option length of a connection's segments while any is queued and fills
+ * what ENO no longer needs with NOPs, so a busy tcpcrypt connection's data
+ * segments keep 4 NOPs; a segment carrying ENO option bytes is always
+ * written alone, never copied onto others' headers), the same header
+ * length, ACK number and
+ * window, a payload no larger than the first's; a shorter one or a FIN ends
+ * the batch.  Anything else (pure ACKs, SYNs, RSTs, probes, segments with
+ * options, ICMP) first flushes what is held, so the order on the wire is the
+ * order lwIP sent in.  Holding needs no reference on the pbufs: inside
+ * tcp_output() lwIP neither frees nor rewrites a segment it has sent (it
+ * moves it to the unacked queue; an ACK that could free it is only processed
+ * after the call).  A kernel that refuses a GSO write (EINVAL) gets the same
+ * segments one by one and no more batches.
+ */
+#define GSO_MAX_PKTS 64
+#define GSO_MAX_IOV  256
+static struct {
+  int depth;                   /* inside tcp_output() */
+  int n;                       /* segments held */
+  struct pbuf *pk[GSO_MAX_PKTS];
+  u8_t hdr[100];               /* the first one's IP + TCP header, to be fixed up */
+  u16_t iphl, hlen;            /* IP header length; IP + TCP */
+  u16_t gso_size;              /* the first one's payload */
+  u32_t next_seq;              /* the sequence number a continuation carries */
+  u32_t bytes;                 /* payload held */
+  u8_t flags;                  /* PSH and FIN seen */
+  u8_t closed;                 /* a short segment or a FIN ended the batch */
+  int niov;
+  struct iovec iov[GSO_MAX_IOV];
+} gb;
+
+#define TH_FIN 0x01
+#define TH_SYN 0x02
+#define TH_RST 0x04
+#define TH_PSH 0x08
+#define TH_ACK 0x10
+#define TH_URG 0x20
+
+static u32_t be32(const u8_t *b) { return (u32_t)b[0] << 24 | (u32_t)b[1] << 16 | (u32_t)b[2] << 8 | b[3]; }
+
+/* Add p to the batch (starting one if none is held): 1, or 0 if p cannot
+ * continue it (nothing changed then). */
+static int gso_add(struct pbuf *p)
+{
+  const u8_t *ip = p->payload;
+  u16_t iphl;
+  u32_t tot;
+  if (p->len < 40)
+    return 0;
+  if (ip[0] == 0x45 && ip[9] == 6) {
+    if ((ip[6] & 0x3f) || ip[7])
+      return 0;                              /* a fragment */
+    iphl = 20;
+    tot = (u32_t)(ip[2] << 8 | ip[3]);
+  } else if ((ip[0] >> 4) == 6 && ip[6] == 6) {
+    iphl = 40;
+    tot = 40u + (u32_t)(ip[4] << 8 | ip[5]);
+  } else {
+    return 0;
+  }
+  const u8_t *th = ip + iphl;
+  u16_t thl = (u16_t)((th[12] >> 4) * 4), hlen = (u16_t)(iphl + thl);
+  if (thl < 20 || p->len < hlen || tot != p->tot_len || tot <= hlen)
+    return 0;                                /* no payload */
+  for (u16_t i = 20; i < thl; i++)
+    if (th[i] != 1)
+      return 0;                              /* an option other than NOP (ENO's) */
+  u8_t fl = th[13];
+  if ((fl & (TH_SYN | TH_RST | TH_URG)) || !(fl & TH_ACK))
+    return 0;
+  u32_t pay = tot - hlen, seq = be32(th + 4);
+  int nio = 0;
+  for (struct pbuf *q = p; q; q = q->next)
+    nio++;
+  if (gb.n == 0) {
+    if (nio + 2 > GSO_MAX_IOV)
+      return 0;
+    memcpy(gb.hdr, ip, hlen);
+    gb.iphl = iphl;
+    gb.hlen = hlen;
+    gb.gso_size = (u16_t)pay;
+    gb.bytes = 0;
+    gb.flags = 0;
+    gb.closed = 0;
+    gb.niov = 2;
+  } else {
+    const u8_t *h = gb.hdr, *hth = gb.hdr + gb.iphl;
+    if (gb.closed || gb.n == GSO_MAX_PKTS || hlen != gb.hlen || iphl != gb.iphl || pay > gb.gso_size ||
+        seq != gb.next_seq ||
+        gb.hlen + gb.bytes + pay > 65535 || gb.niov + nio > GSO_MAX_IOV)
+      return 0;
+    /* same addresses, ports, ACK number and window (and TTL, TOS, ...
+     * which one connection's segments share) */
+    if (iphl == 20 ? memcmp(h + 12, ip + 12, 8) : memcmp(h + 8, ip + 8, 32))
+      return 0;
+    if (memcmp(hth, th, 4) || memcmp(hth + 8, th + 8, 4) || memcmp(hth + 14, th + 14, 2))
+      return 0;
+  }
+  gb.pk[gb.n++] = p;
+  gb.next_seq = seq + pay;
+  gb.bytes += pay;
+  gb.flags |= fl & (TH_PSH | TH_FIN);
+  if (pay < gb.gso_size || (fl & TH_FIN))
+    gb.closed = 1;
+  for (struct pbuf *q = p; q; q = q->next) {
+    size_t off = q == p ? hlen : 0;
+    if (q->len > off) {
+      gb.iov[gb.niov].iov_base = (u8_t *)q->payload + off;
+      gb.iov[gb.niov].iov_len = q->len - off;
+      gb.niov++;
+    }
+  }
+  return 1;
+}
+
+static void gso_flush(void)
+{
+  int n = gb.n;
+  if (n == 0)
+    return;
+  gb.n = 0;
+  if (n == 1) {
+    tun_write_pkt(gb.pk[0]);
+    return;
+  }
+  u8_t *h = gb.hdr, *th = gb.hdr + gb.iphl;
+  u32_t tcplen = (u32_t)(gb.hlen - gb.iphl) + gb.bytes;
+  struct virtio_net_hdr vh;
+  memset(&vh, 0, sizeof(vh));
+  if (gb.iphl == 20) {
+    u32_t tot = gb.iphl + tcplen;
+    h[2] = (u8_t)(tot >> 8);
+    h[3] = (u8_t)tot;
+    h[10] = h[11] = 0;
+    u16_t c = inet_chksum(h, gb.iphl);          /* network order, as lwIP stores it */
+    memcpy(h + 10, &c, 2);
+    u16_t ps = pseudo_sum(h + 12, h + 16, 4, tcplen);
+    th[16] = (u8_t)(ps >> 8);
+    th[17] = (u8_t)ps;
+    vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+  } else {
+    h[4] = (u8_t)(tcplen >> 8);
+    h[5] = (u8_t)tcplen;
+    u16_t ps = pseudo_sum(h + 8, h + 24, 16, tcplen);
+    th[16] = (u8_t)(ps >> 8);
+    th[17] = (u8_t)ps;
+    vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
+  }
+  th[13] = (u8_t)((th[13] & ~(TH_PSH | TH_FIN)) | gb.flags);
+  vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  vh.hdr_len = gb.hlen;
+  vh.gso_size = gb.gso_size;
+  vh.csum_start = gb.iphl;
+  vh.csum_offset = 16;
+  gb.iov[0].iov_base = &vh;
+  gb.iov[0].iov_len = sizeof(vh);
+  gb.iov[1].iov_base = h;
+  gb.iov[1].iov_len = gb.hlen;
+  ssize_t w;
+  loop_note_traffic();
+  do {
+    w = writev(tun_fd, gb.iov, gb.niov);
+  } while (w < 0 && errno == EINTR);
+  if (w >= 0) {
+    tun_tx_gso_pkts++;
+    tun_tx_gso_segs += (uint64_t)n;
+    return;
+  }
+  if (errno == EINVAL) {
+    log_warn("TUN: the kernel refused a segmentation-offload packet (%s); sending single segments from now on",
+             strerror(errno));
+    tun_tx_gso = 0;
+    for (int i = 0; i < n; i++)
+      tun_write_pkt(gb.pk[i]);
+    return;
+  }
+  tun_tx_drops += (uint64_t)n;
+  tund_log_limited(LOG_WARN_, "TUN write: %s (%llu packets dropped so far)", strerror(errno),
+                   (unsigned long long)tun_tx_drops);
+}
+
+/* LWIP_HOOK_TCP_OUTPUT_BATCH (glue_output_batch) */
+static void tun_output_batch(int begin)
+{
+  if (begin) {
+    gb.depth++;
+  } else if (gb.depth > 0 && --gb.depth == 0) {
+    gso_flush();
+  }
+}
+
 static err_t tun_send(struct pbuf *p)
 {
+  if (tun_tx_gso && gb.depth > 0) {
+    if (gso_add(p))
+      return ERR_OK;
+    gso_flush();
+    if (gso_add(p))
+      return ERR_OK;
+  } else {
+    gso_flush();
+  }
   tun_write_pkt(p);
   return ERR_OK;
 }
@@ -484,6 +723,8 @@ int tun_netif_start(int fd, const struct tund_config *c)
   }
   if (tun_csum_offload)
     NETIF_SET_CHECKSUM_CTRL(&tun_nif, NETIF_CHECKSUM_ENABLE_ALL & ~NETIF_CHECKSUM_GEN_TCP);
+  if (tun_tx_gso)
+    glue_output_batch = tun_output_batch;
   netif_set_default(&tun_nif);
   netif_set_up(&tun_nif);
   netif_set_link_up(&tun_nif);
@@ -498,9 +739,13 @@ int tun_netif_start(int fd, const struct tund_config *c)
 
 void tun_close(void)
 {
-  if (tun_fd >= 0 && tun_vnet)
-    log_info("TUN: %llu packets written; %llu read, %llu of them large segments",
-             (unsigned long long)tun_tx_pkts, (unsigned long long)tun_rx_pkts,
+  glue_output_batch = NULL;
+  gb.n = 0;
+  if (tun_fd >= 0)
+    log_info("TUN: %llu packets written, %llu of them segmentation-offload packets carrying %llu segments; "
+             "%llu read, %llu of them large segments",
+             (unsigned long long)(tun_tx_pkts + tun_tx_gso_pkts), (unsigned long long)tun_tx_gso_pkts,
+             (unsigned long long)tun_tx_gso_segs, (unsigned long long)tun_rx_pkts,
              (unsigned long long)tun_rx_gso_pkts);
   if (tun_fd >= 0) {
     loop_del(&tun_ev);

@@ -49,4 +49,10 @@ int enoshim_hook_ip6_input(struct pbuf *p, struct netif *inp);
 #define LWIP_HOOK_TCP_OUT_ADD_TCPOPTS(p, hdr, pcb, opts) \
   enoshim_hook_tcp_addopts((p), (hdr), (pcb), (opts))
 
+/* tcp_output() calls this with 1 on entry and 0 on return (lwIP patch 0007):
+ * the netif may hold the data segments of one call and write them to the
+ * kernel as one TCP segmentation-offload packet (tund/tun.c). */
+void enoshim_hook_tcp_output_batch(int begin);
+#define LWIP_HOOK_TCP_OUTPUT_BATCH(begin) enoshim_hook_tcp_output_batch(begin)
+
 #endif

@@ -19,14 +19,17 @@ keylog_new() { install -m 600 /dev/null "$1"; }
 # until cap_stop NAME (which lets tcpdump flush: a capture read while tcpdump
 # still runs can miss the last packets).  tcpdump is started directly, not
 # through a shell function, so that $! is tcpdump itself and SIGTERM reaches it.
-# The snap length covers a whole packet at tund's default MTU (1500): with
-# --immediate-mode libpcap gives every packet a ring slot of the snap length,
-# and with -s 0 (256 KiB slots) even a large -B holds so few packets that the
-# kernel drops some of a bulk transfer.
+# The snap length covers a whole packet as tund writes it to the TUN: up to
+# 64 KiB with segmentation offload (tund/tun.c: the data segments of one
+# lwIP output call leave as one packet, cut to the MTU by the kernel where
+# it must), so 65600.  With --immediate-mode libpcap gives every packet a
+# ring slot of the snap length, and with -s 0 (256 KiB slots) even a large
+# -B holds so few packets that the kernel drops some of a bulk transfer:
+# 128 MiB holds 2,000 such slots.
 declare -A CAP_PIDS=()
 cap_start() {
   local name=$1 ifc=$2; shift 2
-  ip netns exec "$NS" tcpdump --immediate-mode -Z root -i "$ifc" -U -s "${CAP_SNAPLEN:-1600}" -B 65536 -w "$WORK/$name.pcap" "$@" \
+  ip netns exec "$NS" tcpdump --immediate-mode -Z root -i "$ifc" -U -s "${CAP_SNAPLEN:-65600}" -B 131072 -w "$WORK/$name.pcap" "$@" \
     2>"$WORK/tcpdump-$name.err" &
   CAP_PIDS[$name]=$!
   on_exit "kill ${CAP_PIDS[$name]}"

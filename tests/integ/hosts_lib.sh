@@ -306,7 +306,7 @@ keylog_new() { install -m 600 /dev/null "$1"; }
 declare -A CAP_PIDS=()
 cap_start() {
   local name=$1 ifc=$2; shift 2
-  ip netns exec "${CAP_NS:-$H1}" tcpdump --immediate-mode -Z root -i "$ifc" -U -s "${CAP_SNAPLEN:-1600}" -B 65536 \
+  ip netns exec "${CAP_NS:-$H1}" tcpdump --immediate-mode -Z root -i "$ifc" -U -s "${CAP_SNAPLEN:-65600}" -B 131072 \
     -w "$WORK/$name.pcap" "$@" 2>"$WORK/tcpdump-$name.err" &
   CAP_PIDS[$name]=$!
   on_exit "kill ${CAP_PIDS[$name]}"
