@@ -534,6 +534,7 @@ struct tc_rd {
 	uint8_t hdr_have;
 	uint8_t flags_known;
 	uint8_t pt_hdr_len;     /* 1, or 3 with URGp */
+	uint8_t direct;         /* the data was decrypted straight from the input */
 	uint8_t hdr[TC_FRAME_HDR_LEN];
 	uint8_t pt[3];          /* flags | urgent */
 	uint8_t tag[TC_AEAD_TAG_LEN];
@@ -1167,6 +1168,23 @@ static int tc_rd_decrypt(tc_session *s, size_t len, const struct tc_iov_mut *out
 	return 0;
 }
 
+/* Decrypt len contiguous ciphertext bytes into the first len bytes of the
+ * region. */
+static int tc_rd_open_into(tc_session *s, const uint8_t *ct, size_t len, const struct tc_iov_mut *out,
+                           size_t n)
+{
+	int ret;
+
+	for (size_t k = 0; k < n && len > 0; k++) {
+		size_t run = out[k].len < len ? out[k].len : len;
+		if ((ret = tc_aead_open_update(s->rx, ct, run, out[k].p)) != 0)
+			return ret;
+		ct += run;
+		len -= run;
+	}
+	return 0;
+}
+
 int tc_frame_read(tc_session *s, const uint8_t *in, size_t len, size_t *used,
                   const struct tc_iov_mut *out, size_t n, struct tc_frame_info *info)
 {
@@ -1242,6 +1260,16 @@ int tc_frame_read(tc_session *s, const uint8_t *in, size_t len, size_t *used,
 				if (rd->pt[0] & TC_FLAG_URG)
 					rd->pt_hdr_len = ptlen < 3 ? (uint8_t)ptlen : 3;
 			}
+		} else if (rd->pos == rd->pt_hdr_len && rd->pos < ptlen && avail >= ptlen - rd->pos) {
+			/* the frame's whole data is in this piece of input (a
+			 * large segment holds several frames): decrypt it
+			 * straight into its final place, no copy */
+			take = ptlen - rd->pos;
+			if ((ret = tc_rd_open_into(s, in + i, take, out, n)) != 0)
+				goto fail;
+			rd->direct = 1;
+			rd->pos += (uint32_t)take;
+			i += take;
 		} else if (rd->pos < ptlen) {
 			/* data ciphertext goes to its final place now and is
 			 * decrypted there in place once the frame is complete:
@@ -1260,7 +1288,7 @@ int tc_frame_read(tc_session *s, const uint8_t *in, size_t len, size_t *used,
 		}
 	}
 	*used = i;
-	if ((ret = tc_rd_decrypt(s, ptlen - rd->pt_hdr_len, out, n)) != 0)
+	if (!rd->direct && (ret = tc_rd_decrypt(s, ptlen - rd->pt_hdr_len, out, n)) != 0)
 		goto fail;
 	if ((ret = tc_aead_open_final(s->rx, rd->tag)) != 0)
 		goto fail;
