@@ -100,7 +100,7 @@ CONF
   on_exit "kill -QUIT $ngx"
   wait_listen_sock "$S2" 8080
   # slow enough to be seen in enoctl status while it runs
-  timeout 60 ip netns exec "$H1" "$ENORUN" --socket "$S1" -- curl -sS --fail --limit-rate 4M \
+  timeout 60 ip netns exec "$H1" "$CURL_ENORUN" --socket "$S1" -- curl -sS --fail --limit-rate 4M \
     -o "$WORK/got.bin" "http://$IP2:8080/big.bin" 2>"$WORK/curl.err" &
   cp=$!
   enc=
