@@ -4,13 +4,18 @@
  * One SOCK_SEQPACKET connection per process, made on first need and re-made
  * in a forked child (the child must never read replies meant for its
  * parent).  Requests are serialised by a mutex; each waits for its RESULT.
+ * The socket's path is fixed when the library loads, and nothing is sent to
+ * a server that is not this uid's, root's or one the administrator trusts
+ * (enoshim/sockpath.h).
  * The shim's own fds (this connection, kernel sockets it holds for bind())
  * sit above the program's usual range and are protected from close(),
  * close_range(), closefrom() and dup2() onto them.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +25,7 @@
 #include <unistd.h>
 
 #include "shim.h"
+#include "enoshim/sockpath.h"
 
 int shim_ctl_fd = -1;
 uint32_t shim_tund_pid;
@@ -35,10 +41,18 @@ static pid_t ctl_owner;
 static volatile int *ctl_owned;
 static uint32_t ctl_seq;
 static int ctl_failed_logged;
+/* the doorbell connection and the SIGPIPE pipe (see bell_ring) */
+static _Atomic int bell_fd = -1;
+static _Atomic int bell_dead;          /* tund hung up on it */
+static _Atomic int epipe_fd = -1;
 
-/* internal fds: small set, checked on every close/dup2 of a shim-ish fd */
-#define MAX_INTERNAL 64
+/* internal fds: small set, checked on every close/dup2 of a shim-ish fd
+ * (the control and doorbell connections, the standby socket, kernel sockets
+ * of bind(), three kept ends per listener: relisten.c).  They sit high, so
+ * one compare with the lowest of them settles most calls. */
+#define MAX_INTERNAL SHIM_MAX_INTERNAL
 static _Atomic int internal_fds[MAX_INTERNAL];
+static _Atomic int internal_lowest = 1 << 30;   /* no internal fd is below (a bound) */
 static pthread_mutex_t internal_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void internal_add(int fd)
@@ -46,6 +60,8 @@ static void internal_add(int fd)
   pthread_mutex_lock(&internal_lock);
   for (int i = 0; i < MAX_INTERNAL; i++)
     if (atomic_load(&internal_fds[i]) == 0) {
+      if (fd < atomic_load(&internal_lowest))
+        atomic_store(&internal_lowest, fd);
       atomic_store(&internal_fds[i], fd + 1);
       break;
     }
@@ -63,7 +79,7 @@ static void internal_del(int fd)
 
 int ctl_is_internal_fd(int fd)
 {
-  if (fd < 0)
+  if (fd < atomic_load_explicit(&internal_lowest, memory_order_relaxed))
     return 0;
   for (int i = 0; i < MAX_INTERNAL; i++)
     if (atomic_load_explicit(&internal_fds[i], memory_order_relaxed) == fd + 1)
@@ -168,12 +184,25 @@ static void ctl_unasked_locked(struct enoipc_msg *m)
     return;
   }
   memcpy(&ok, m->payload, sizeof(ok));
+  int pfd = shim_move_high(m->fds[0]), memfd = shim_move_high(m->fds[1]);
+  m->nfds = 0;
+  if (pfd == m->fds[0] || memfd == m->fds[1]) {
+    /* no room above the program's own descriptors (its RLIMIT_NOFILE was
+     * lowered): held here, the standby would take two of the program's,
+     * and its next socket() or open() would fail for them.  Given back
+     * (tund forgets it), and none asked for again on this connection. */
+    real.close(pfd);
+    real.close(memfd);
+    standby_asked = 1;
+    return;
+  }
+  internal_add(pfd);
+  internal_add(memfd);
   standby.id = m->hdr.sock;
-  standby.pfd = shim_internal_fd(m->fds[0]);
-  standby.memfd = shim_internal_fd(m->fds[1]);
+  standby.pfd = pfd;
+  standby.memfd = memfd;
   standby.shm_size = ok.shm_size;
   standby_asked = 0;
-  m->nfds = 0;
 }
 
 static int move_internal(int fd)
@@ -199,21 +228,50 @@ void ctl_protect_fd(int fd)
     standby.pfd = move_internal(fd);
   else if (fd == standby.memfd)
     standby.memfd = move_internal(fd);
+  else if (fd == atomic_load(&bell_fd))
+    atomic_store(&bell_fd, move_internal(fd));
+  else if (fd == atomic_load(&epipe_fd))
+    atomic_store(&epipe_fd, move_internal(fd));
   pthread_mutex_unlock(&ctl_lock);
 }
 
+/* tund's socket: resolved once, when the library is loaded (ctl_init), and
+ * kept whatever the program does to its environment later (nginx's workers
+ * clear it); enoshim/sockpath.h says where it is and whom we believe. */
+static char shim_path[SOCKPATH_MAX];
+static struct sockpath_trust shim_trust;
+static int shim_trust_loaded;
+
 static const char *shim_socket_path(void)
 {
-  static char path[108];
-  const char *env = getenv("ENOSHIM_SOCKET");
-  const char *xdg = getenv("XDG_RUNTIME_DIR");
-  if (env && *env)
-    snprintf(path, sizeof(path), "%s", env);
-  else if (xdg && *xdg)
-    snprintf(path, sizeof(path), "%s/enoshim/tund.sock", xdg);
-  else
-    snprintf(path, sizeof(path), "/tmp/enoshim-%u/tund.sock", (unsigned)getuid());
-  return path;
+  if (!shim_path[0])
+    sockpath_client_default(shim_path, sizeof(shim_path));
+  return shim_path;
+}
+
+/* /etc/enoshim/trust.conf, read the first time a server is neither us nor
+ * root (under ctl_lock) */
+static const struct sockpath_trust *shim_trusted(void)
+{
+  if (!shim_trust_loaded) {
+    sockpath_trust_load(SOCKPATH_TRUST_CONF, &shim_trust);
+    shim_trust_loaded = 1;
+  }
+  return &shim_trust;
+}
+
+/* One line, the first time this process fails to reach tund. */
+static void ctl_fail_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void ctl_fail_log(const char *fmt, ...)
+{
+  char buf[480];
+  va_list ap;
+  if (ctl_failed_logged++)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  shim_log("%s", buf);
 }
 
 static void ctl_drop_locked(void)
@@ -226,46 +284,82 @@ static void ctl_drop_locked(void)
   shim_ctl_fd = -1;
 }
 
+/* Connect and greet.  Before a byte goes to the socket, its directory and
+ * the process serving it must be ours, root's or trusted by the
+ * administrator; any failure fails the program's call as when no tund runs
+ * (the caller turns it into ENETDOWN, or a kernel socket with
+ * ENOSHIM_FALLBACK=plain) after one line saying which it was: no tund,
+ * permission denied, or a server refused and why. */
 static int ctl_connect_locked(void)
 {
   struct sockaddr_un sa;
   const char *path = shim_socket_path();
+  uid_t self = geteuid(), who = 0;
+  char why[440];
+  int r = sockpath_dir_check(path, self, NULL, &who, why, sizeof(why));
+  if (r == SOCKPATH_BAD_OWNER)
+    r = sockpath_dir_check(path, self, shim_trusted(), &who, why, sizeof(why));
+  if (r == SOCKPATH_NODIR) {
+    ctl_fail_log("no tund is running at %s (no such directory); start one, or set "
+                 "ENOSHIM_FALLBACK=plain for kernel sockets", path);
+    return -ENOENT;
+  }
+  if (r != SOCKPATH_OK && r != SOCKPATH_ERROR) {   /* ERROR (EACCES...): connect() says it */
+    ctl_fail_log("%s", why);
+    return -ECONNREFUSED;
+  }
   int fd = real.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -errno;
   memset(&sa, 0, sizeof(sa));
   sa.sun_family = AF_UNIX;
   snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-  int r;
   do {
     r = real.connect(fd, (struct sockaddr *)&sa, sizeof(sa));
   } while (r < 0 && errno == EINTR);
   if (r < 0) {
     int e = errno;
     real.close(fd);
-    if (!ctl_failed_logged++)
-      shim_log("tund is not reachable at %s (%s); start it (enorun does) or set "
-               "ENOSHIM_FALLBACK=plain to use kernel sockets", path, strerror(e));
+    if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR)
+      ctl_fail_log("no tund is running at %s (%s); start one, or set ENOSHIM_FALLBACK=plain for "
+                   "kernel sockets", path, strerror(e));
+    else if (e == EACCES || e == EPERM)
+      ctl_fail_log("permission denied: %s is not open to uid %u (another user's tund?); use your own "
+                   "tund or the host's (%s)", path, (unsigned)self, SOCKPATH_HOST);
+    else
+      ctl_fail_log("tund is not reachable at %s: %s", path, strerror(e));
     return -e;
+  }
+  if (sockpath_peer_check(fd, path, self, NULL, &who, why, sizeof(why)) &&
+      sockpath_peer_check(fd, path, self, shim_trusted(), &who, why, sizeof(why))) {
+    real.close(fd);                 /* not a byte sent to it */
+    ctl_fail_log("%s", why);
+    return -ECONNREFUSED;
   }
   fd = shim_move_high(fd);
   struct enoipc_hello h = { .version = ENOIPC_VERSION, .pid = (uint32_t)getpid() };
   static struct enoipc_msg m;     /* under ctl_lock */
-  if (enoipc_send(fd, ENOIPC_HELLO, ++ctl_seq, 0, &h, sizeof(h), NULL, 0, NULL, 0) ||
-      enoipc_recv(fd, &m) != 1 || m.hdr.type != ENOIPC_RESULT ||
-      m.plen != sizeof(struct enoipc_result) + sizeof(struct enoipc_hello_ok)) {
-    if (m.nfds)
-      enoipc_msg_close_fds(&m);
+  struct enoipc_result res = { 0 };
+  /* a tund that refuses our uid answers at once and closes: read its
+   * answer even if the greeting could not be sent */
+  int sent = enoipc_send(fd, ENOIPC_HELLO, ++ctl_seq, 0, &h, sizeof(h), NULL, 0, NULL, 0);
+  int got = enoipc_recv(fd, &m) == 1 && m.hdr.type == ENOIPC_RESULT && m.plen >= sizeof(res);
+  if (m.nfds)
+    enoipc_msg_close_fds(&m);
+  if (got)
+    memcpy(&res, m.payload, sizeof(res));
+  if (got && res.err) {
     real.close(fd);
-    shim_log("tund at %s did not answer the greeting", path);
-    return -EPROTO;
-  }
-  struct enoipc_result res;
-  memcpy(&res, m.payload, sizeof(res));
-  if (res.err) {
-    real.close(fd);
-    shim_log("tund refused us: %s", strerror(res.err));
+    if (res.err == EACCES)
+      ctl_fail_log("tund at %s does not serve uid %u (its allow_users / allow_groups)", path, (unsigned)self);
+    else
+      ctl_fail_log("tund at %s refused us: %s", path, strerror(res.err));
     return -res.err;
+  }
+  if (sent || !got || m.plen != sizeof(struct enoipc_result) + sizeof(struct enoipc_hello_ok)) {
+    real.close(fd);
+    ctl_fail_log("tund at %s did not answer the greeting", path);
+    return -EPROTO;
   }
   memcpy(&shim_hello, m.payload + sizeof(res), sizeof(shim_hello));
   if (shim_hello.n_direct > ENOIPC_MAX_DIRECT)
@@ -286,6 +380,8 @@ static int ctl_ours_locked(void)
   return ctl_owned ? *ctl_owned : ctl_owner == getpid();
 }
 
+static void bell_open_locked(void);
+
 static int ctl_ensure_locked(void)
 {
   if (ctl_ours_locked())
@@ -298,7 +394,10 @@ static int ctl_ensure_locked(void)
     real.close(shim_ctl_fd);
     shim_ctl_fd = -1;
   }
-  return ctl_connect_locked();
+  int r = ctl_connect_locked();
+  if (r == 0)
+    bell_open_locked();
+  return r;
 }
 
 int ctl_ensure(void)
@@ -333,6 +432,16 @@ int ctl_call(uint16_t type, uint64_t sock, const void *p1, size_t n1, const void
   }
   for (;;) {
     r = enoipc_recv(shim_ctl_fd, &m);
+    if (r == -EMFILE) {
+      /* A sound message whose descriptors this process cannot take (its
+       * RLIMIT_NOFILE): the kernel closed them, so tund sees that socket
+       * end closed and forgets it.  The connection itself is fine. */
+      if (m.hdr.type == ENOIPC_RESULT && m.hdr.seq == seq)
+        goto out;                 /* the caller says EMFILE, as socket() would */
+      if (m.hdr.type == ENOIPC_STANDBY)
+        standby_asked = 0;        /* lost: a later socket() asks again */
+      continue;
+    }
     if (r != 1) {
       ctl_drop_locked();
       r = -ECONNRESET;
@@ -380,13 +489,15 @@ out:
 
 /* socket(): take the standby socket if one is here.  Returns the program's
  * fd (the lowest free number, as socket() gives; close-on-exec if asked)
- * with the socket's id and memfd (the caller maps and closes it), or -1:
- * ask tund the usual way.  A process on its second socket() asks for a
- * standby; taking one asks for the next. */
+ * with the socket's id and memfd (the caller maps and closes it), -1: ask
+ * tund the usual way, or -2 with errno EMFILE: this process has no
+ * descriptor free (RLIMIT_NOFILE), which is what socket() must say (the
+ * standby, if held, stays for later).  A process on its second socket()
+ * asks for a standby; taking one asks for the next. */
 int ctl_take_standby(int domain, int v6only, int cloexec, uint64_t *id, int *memfd, uint32_t *shm_size)
 {
   static struct enoipc_msg m;     /* under ctl_lock */
-  int fd = -1;
+  int fd = -1, r;
   uint64_t sid;
   pthread_mutex_lock(&ctl_lock);
   if (ctl_ensure_locked())
@@ -396,7 +507,19 @@ int ctl_take_standby(int domain, int v6only, int cloexec, uint64_t *id, int *mem
    * one socket() is to return, and the memfd is the caller's to map and
    * close - four fcntl/close calls fewer than moving both out of the way
    * and back. */
-  while (standby.pfd < 0 && standby_asked && enoipc_recv_flags(shim_ctl_fd, &m, MSG_DONTWAIT) == 1) {
+  while (standby.pfd < 0 && standby_asked && (r = enoipc_recv_flags(shim_ctl_fd, &m, MSG_DONTWAIT)) != -EAGAIN) {
+    if (r == -EMFILE) {
+      if (m.hdr.type != ENOIPC_STANDBY)
+        continue;
+      /* no room for its two descriptors: the kernel dropped them (tund
+       * forgets that socket), and the program is at its limit */
+      standby_asked = 0;
+      fd = -2;
+      errno = EMFILE;
+      goto out;
+    }
+    if (r != 1)
+      break;                      /* the call that follows finds out */
     if (!standby_msg_ok(&m)) {
       ctl_unasked_locked(&m);
       continue;
@@ -419,8 +542,10 @@ int ctl_take_standby(int domain, int v6only, int cloexec, uint64_t *id, int *mem
     goto out;
   }
   fd = real.fcntl(standby.pfd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
-  if (fd < 0)
-    goto out;                     /* EMFILE: the usual way says so */
+  if (fd < 0) {
+    fd = errno == EMFILE ? -2 : -1;   /* EMFILE: no free descriptor; keep the standby */
+    goto out;
+  }
   sid = standby.id;
   *shm_size = standby.shm_size;
   internal_del(standby.memfd);
@@ -442,8 +567,36 @@ take:;
   *id = sid;
   standby_asked = 1;              /* the TAKE asks for the next */
 out:
+  r = errno;
   pthread_mutex_unlock(&ctl_lock);
+  errno = r;
   return fd;
+}
+
+/* The watcher of relisten.c: the control connection (made if need be) and
+ * whose it is. */
+int ctl_watch(int *fd, uint32_t *tund_pid)
+{
+  pthread_mutex_lock(&ctl_lock);
+  int r = ctl_ensure_locked();
+  *fd = shim_ctl_fd;
+  *tund_pid = shim_tund_pid;
+  pthread_mutex_unlock(&ctl_lock);
+  return r ? -1 : 0;
+}
+
+/* poll() said fd hung up: tund is gone (or dropped us).  Dropped here if it
+ * is still the connection and still hung up: another thread may have made
+ * a new connection on the same number meanwhile. */
+void ctl_watch_lost(int fd)
+{
+  pthread_mutex_lock(&ctl_lock);
+  if (fd >= 0 && fd == shim_ctl_fd) {
+    struct pollfd p = { .fd = fd, .events = 0 };
+    if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
+      ctl_drop_locked();
+  }
+  pthread_mutex_unlock(&ctl_lock);
 }
 
 /* A message tund does not answer.  Messages on the control connection are
@@ -488,6 +641,135 @@ void ctl_kick(uint64_t sock, int rearm)
   ctl_post(ENOIPC_KICK, sock, &what, sizeof(what), NULL, 0);
 }
 
+/* ---- the doorbell connection -----------------------------------------------------
+ *
+ * The data path tells tund "a `wants` bit you set is done" (enoshim/shm.h)
+ * with an ENOIPC_KICK written to a connection of its own: a second
+ * SOCK_SEQPACKET connection to tund, made right after the control
+ * connection, non-blocking, carrying nothing else.  Why not the others:
+ *   - the control connection is the process's own: a forked child may not
+ *     use its parent's and must connect anew (socket() and connect(), which
+ *     a sandboxed child such as OpenSSH's pre-authentication process may
+ *     not call), it needs its lock (a thread in a round trip holds it), and
+ *     sendmsg(MSG_DONTWAIT) is not allowed in such a sandbox either;
+ *   - the socket's own pair: a byte tund reads from it wakes the program's
+ *     blocking read() for nothing (unix_write_space; t_latency), it can be
+ *     full of filler when a reader must ring (then nothing gets through
+ *     until the writer's side moves), and a write() there raises SIGPIPE
+ *     once tund's end is closed.
+ * This one takes write() (allowed wherever the program may write), never
+ * blocks (EAGAIN: tund is behind by hundreds of doorbells; we wait for it
+ * with poll), never raises SIGPIPE (a SOCK_SEQPACKET send does not), and is
+ * inherited by forked children, which share it: a KICK names its socket by
+ * id and only makes tund look at that socket's rings, so whichever process
+ * rings it does not matter.  It is made only where the control connection
+ * was just made, against the same tund (the same peer, SO_PEERCRED), is
+ * never closed while the process runs, and is replaced in place (dup3 onto
+ * its number) when tund was restarted, so a thread ringing it never writes
+ * to a number that meanwhile became something else.
+ *
+ * Next to it, a pipe whose reading end is closed: a write() there is how
+ * shim_raise_sigpipe() raises SIGPIPE the kernel's way (to the calling
+ * thread) where tgkill is not allowed. */
+
+static int same_peer(int a, int b)
+{
+  struct ucred ca, cb;
+  socklen_t la = sizeof(ca), lb = sizeof(cb);
+  return real.getsockopt(a, SOL_SOCKET, SO_PEERCRED, &ca, &la) == 0 &&
+         real.getsockopt(b, SOL_SOCKET, SO_PEERCRED, &cb, &lb) == 0 && ca.pid == cb.pid && ca.uid == cb.uid &&
+         ca.pid > 0;
+}
+
+static void bell_open_locked(void)
+{
+  if (atomic_load(&epipe_fd) < 0) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) == 0) {
+      real.close(p[0]);
+      atomic_store(&epipe_fd, shim_internal_fd(p[1]));
+    }
+  }
+  int old = atomic_load(&bell_fd);
+  if (old >= 0 && !atomic_load(&bell_dead) && same_peer(old, shim_ctl_fd))
+    return;                   /* ours, or inherited from the parent: both fine */
+  /* else dead, or to a tund that died and was started again (whose death
+   * no doorbell has noticed yet): a doorbell there would be lost */
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sun_family = AF_UNIX;
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", shim_socket_path());
+  int fd = real.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return;
+  int r;
+  do {
+    r = real.connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+  } while (r < 0 && errno == EINTR);
+  /* greeted like the control connection (its answer read: a socket closed
+   * with unread bytes makes tund's end see a reset), then only KICKs */
+  struct enoipc_hello h = { .version = ENOIPC_VERSION, .pid = (uint32_t)getpid() };
+  static struct enoipc_msg m;     /* under ctl_lock */
+  if (r < 0 || !same_peer(fd, shim_ctl_fd) ||
+      enoipc_send(fd, ENOIPC_HELLO, 0, 0, &h, sizeof(h), NULL, 0, NULL, 0) ||
+      enoipc_recv(fd, &m) != 1 || m.hdr.type != ENOIPC_RESULT || real.fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+    real.close(fd);
+    return;
+  }
+  enoipc_msg_close_fds(&m);
+  fd = shim_internal_fd(fd);
+  if (old >= 0 && real.dup3(fd, old, O_CLOEXEC) == old) {
+    shim_internal_close(fd);
+  } else {
+    if (old >= 0)
+      return;                 /* keep the dead one rather than lose its number */
+    atomic_store(&bell_fd, fd);
+  }
+  atomic_store(&bell_dead, 0);
+}
+
+int bell_ring(uint64_t sock)
+{
+  int fd = atomic_load_explicit(&bell_fd, memory_order_relaxed);
+  if (fd < 0 || atomic_load_explicit(&bell_dead, memory_order_relaxed))
+    return -1;
+  /* one ENOIPC_KICK record, as enoipc_send() lays it out */
+  struct enoipc_hdr hd = { .len = sizeof(hd) + sizeof(uint32_t), .type = ENOIPC_KICK, .sock = sock };
+  uint32_t what = ENOIPC_KICK_WAKE;
+  uint8_t buf[sizeof(hd) + sizeof(what)];
+  memcpy(buf, &hd, sizeof(hd));
+  memcpy(buf + sizeof(hd), &what, sizeof(what));
+  int e = errno;
+  for (;;) {
+    ssize_t n = real.write(fd, buf, sizeof(buf));
+    if (n == (ssize_t)sizeof(buf))
+      break;
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && errno == EAGAIN) {
+      /* tund is behind by hundreds of doorbells: wait for it to read */
+      struct pollfd p = { .fd = fd, .events = POLLOUT };
+      poll(&p, 1, 1000);
+      continue;
+    }
+    /* EPIPE, ECONNRESET: that tund hung up (it died; or it was restarted
+     * and this is a forked child still holding the old one's doorbell) */
+    atomic_store(&bell_dead, 1);
+    errno = e;
+    return -1;
+  }
+  errno = e;
+  return 0;
+}
+
+int shim_epipe_write(void)
+{
+  int fd = atomic_load_explicit(&epipe_fd, memory_order_relaxed);
+  if (fd < 0)
+    return -1;
+  return real.write(fd, "", 1) < 0 && errno == EPIPE ? 0 : -1;
+}
+
 static void atfork_prepare(void)
 {
   sock_atfork_prepare();        /* a round trip to tund, before we hold ctl_lock */
@@ -512,6 +794,7 @@ static void atfork_child(void)
 __attribute__((constructor(101))) static void ctl_init(void)
 {
   shim_resolve();
+  shim_socket_path();           /* now, from the environment the program started with */
   long pg = sysconf(_SC_PAGESIZE);
   void *p = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p != MAP_FAILED) {

@@ -151,3 +151,20 @@ void fdt_foreach(void (*fn)(struct shim_sock *s, void *arg), void *arg)
     }
   }
 }
+
+/* An fd that s is installed at (the lowest), or -1.  A scan of the table:
+ * for rare uses (relisten.c). */
+int fdt_find(struct shim_sock *s)
+{
+  if (atomic_load(&n_socks) == 0)
+    return -1;
+  for (unsigned c = 0; c < NCHUNKS; c++) {
+    _Atomic(struct shim_sock *) *ch = __atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE);
+    if (!ch)
+      continue;
+    for (unsigned i = 0; i < CHUNK; i++)
+      if (atomic_load_explicit(&ch[i], memory_order_acquire) == s)
+        return (int)(c * CHUNK + i);
+  }
+  return -1;
+}

@@ -6,6 +6,8 @@
  * this process sends away are marked shared.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,14 +20,19 @@ static int attach_fd(int fd)
 {
   struct ucred cr;
   socklen_t l = sizeof(cr);
-  if (real.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) || (uint32_t)cr.pid != shim_tund_pid)
+  if (real.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l))
+    return 0;
+  /* made by our tund; or by one that died, whose listener this one may
+   * have taken over (relisten.c): it says ENOENT if not */
+  if ((uint32_t)cr.pid != shim_tund_pid && !(cr.pid > 0 && kill(cr.pid, 0) < 0 && errno == ESRCH))
     return 0;
   struct enoipc_attach_ok ok;
   size_t okl = sizeof(ok);
-  int rfd[2], nrfd = 0, err = 0;
+  int rfd[ENOIPC_MAX_FDS], nrfd = 0, err = 0;
   uint64_t id = 0;
-  if (ctl_call(ENOIPC_ATTACH, 0, NULL, 0, NULL, 0, &fd, 1, &err, &ok, &okl, rfd, &nrfd, &id))
-    return -1;
+  int r = ctl_call(ENOIPC_ATTACH, 0, NULL, 0, NULL, 0, &fd, 1, &err, &ok, &okl, rfd, &nrfd, &id);
+  if (r)
+    return r == -EMFILE ? 0 : -1;   /* no room for the memfd: this one stays unattached */
   if (err || nrfd != 1 || okl != sizeof(ok)) {
     for (int k = 0; k < nrfd; k++)
       real.close(rfd[k]);

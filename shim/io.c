@@ -5,9 +5,17 @@
  * Blocking is done with the kernel on our socketpair end, so that the fd's own
  * O_NONBLOCK, SO_RCVTIMEO/SO_SNDTIMEO and the signal rules (EINTR, SA_RESTART)
  * are exactly the kernel's:
- *   read side:  recv(fd, 1 byte, MSG_PEEK) waits for tund's token;
- *   write side: the end's tiny send buffer is filled, and one more blocking
- *               send() waits until tund drains it (when the ring has room).
+ *   read side:  read() of one byte of tund's grant waits for it;
+ *   write side: the end's tiny send buffer is filled, and one more write()
+ *               of the filler blocks until tund drains it (when the ring has
+ *               room).
+ * On an established socket read(), write(), readv(), writev(), recv() and
+ * send() without flags, and the program's own poll/select/epoll waits, make
+ * no other system calls than read, write, poll and futex (the shared locks):
+ * the ones a sandboxed child keeps (OpenSSH's seccomp filter allows nothing
+ * else of the kind: no recvfrom, sendto, sendmsg, fcntl, ioctl, tgkill).  A
+ * flag the program asked for (MSG_DONTWAIT, MSG_NOSIGNAL) is honoured with
+ * send() where write() cannot say it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,53 +34,159 @@ static void lock_robust(pthread_mutex_t *m)
     pthread_mutex_consistent(m);   /* a process died holding it: the ring is still consistent */
 }
 
-/* Tell tund something it asked for happened (a `wants` bit was set).
- *
- * On the control connection when we can, not on the socket's own end: a
- * byte sent on our end is charged to it, and when tund reads the byte the
- * kernel's unix_write_space() wakes every task asleep on that end.  A
- * blocking recv() waiting for tund's token (below) sleeps there with no
- * event filter, so each doorbell woke it for nothing: two context switches
- * per request-reply on this guest, where a switch is the dearest thing on
- * the path.  Nobody sleeps on the control connection between requests. */
+/* ---- the program's end of the pair ---------------------------------------------- */
+
+/* Write filler to our end of the pair, declared first (shm.h p2t_decl): tund
+ * treats bytes it drains beyond the declared count as written around the
+ * shim and fails the connection (tund/progend.c conn_drain_t).  The count is
+ * raised before the write and lowered after a short one, so it is never
+ * below what the pair received.  flags: the program's MSG_DONTWAIT and
+ * MSG_NOSIGNAL, which only send() can say; without them a plain write(). */
+static ssize_t pair_write(int fd, struct shim_sock *s, const void *buf, size_t n, int flags)
+{
+  struct enoshm *m = s->shm;
+  ssize_t r;
+  atomic_fetch_add(&m->p2t_decl, n);
+  flags &= MSG_DONTWAIT | MSG_NOSIGNAL;
+  r = flags ? real.send(fd, buf, n, flags) : real.write(fd, buf, n);
+  if (r < (ssize_t)n) {
+    int e = errno;
+    atomic_fetch_sub(&m->p2t_decl, n - (size_t)(r > 0 ? r : 0));
+    errno = e;
+  }
+  return r;
+}
+
+/* Filler comes in pieces of at most FILL_CHUNK bytes, each one sk_buff (a
+ * unix stream send takes up to sk_sndbuf/2 - 64 bytes per buffer, and our
+ * end's send buffer is the smallest, SOCK_MIN_SNDBUF >= 4608 bytes): a write
+ * of one piece either goes in at once or, the buffer being full, blocks
+ * until tund drains and then goes in whole.  It is never cut short by a
+ * signal, which a write of several buffers would be (returning a count, not
+ * EINTR). */
+#define FILL_CHUNK 2048
+static const char filler[16384];    /* FILL_CHUNK, or all of it where nothing blocks */
+
+/* Make our end unwritable without waiting (connect): fill its send buffer.
+ * A non-blocking send on a unix stream socket queues what fits and stops
+ * only when no more does, so a short count means full: one call, not a
+ * second just to see EAGAIN (our end's buffer is far smaller than this). */
+void io_fill(int fd, struct shim_sock *s)
+{
+  for (int i = 0; i < 16; i++) {
+    ssize_t n = pair_write(fd, s, filler, sizeof(filler), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < (ssize_t)sizeof(filler))
+      break;
+  }
+}
+
+/* Block (per the fd's own O_NONBLOCK and SO_SNDTIMEO) until tund drains the
+ * filler.  Returns 0 when woken, -1 with errno (EAGAIN, EINTR, EPIPE). */
+int io_wait_writable(int fd, struct shim_sock *s, int flags)
+{
+  ssize_t n = pair_write(fd, s, "w", 1, MSG_NOSIGNAL | (flags & MSG_DONTWAIT));
+  return n == 1 ? 0 : -1;
+}
+
+/* Tell tund something it asked for happened (a `wants` bit was set): on the
+ * doorbell connection (ctl.c bell_ring), never on the socket's own end (see
+ * shm.h).  Without a usable one (none could be made, or it reaches a tund
+ * that is gone): nothing if the socket's tund is gone too (its end hung up:
+ * no one to wake, and in a sandbox the calls below are not allowed), else
+ * the old ways: the control connection when it is free, else a byte on our
+ * end, else a blocking control message (which connects anew if need be). */
 static void ring_doorbell(int fd, struct shim_sock *s)
 {
+  if (bell_ring(s->id) == 0)
+    return;
+  struct pollfd p = { .fd = fd, .events = 0 };
+  if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR)))
+    return;
   if (ctl_try_doorbell(s->id) == 0)
     return;
-  if (real.send(fd, "k", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+  if (pair_write(fd, s, "k", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
     ctl_kick(s->id, 0);    /* our end is full of filler: use the control socket */
 }
 
-/* The ring is empty: consume the token that made the fd readable (exactly one
- * byte), then re-check; if bytes slipped in meanwhile, restore readability. */
-static void rx_settle(int fd, struct shim_sock *s)
+void sock_doorbell(int fd, struct shim_sock *s) { ring_doorbell(fd, s); }
+
+/* ---- tund's grant --------------------------------------------------------------- */
+
+/* Wait for tund's grant and take one byte of it: read() blocks per the fd's
+ * own flags, timeouts and signal rules; MSG_DONTWAIT looks with poll() first
+ * (under rx_lock only tund adds bytes to our end, so a readable end makes
+ * the read not block).  1: taken; 0: tund shut its end (EOF published, or
+ * tund is gone); -1 with errno. */
+static ssize_t tok_wait(int fd, struct shim_sock *s, int flags)
 {
-  struct enoshm *m = s->shm;
-  if (atomic_load(&m->rx_tok) != 1)
-    return;
-  /* Bytes that came in since the caller saw the ring empty still have the
-   * token standing for them: keep it.  Taking it now would mean asking tund
-   * for another one (a control message and a wake-up of tund), which with
-   * many busy streams happened hundreds of times a second. */
-  if (atomic_load_explicit(&m->rx_prod, memory_order_acquire) !=
-      atomic_load_explicit(&m->rx_cons, memory_order_relaxed))
-    return;
   char b;
-  for (;;) {
-    ssize_t n = real.recv(fd, &b, 1, MSG_DONTWAIT);
-    if (n == 1)
-      break;
+  if (flags & MSG_DONTWAIT) {
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int r = poll(&p, 1, 0);
+    if (r < 0)
+      return -1;
+    if (r == 0) {
+      errno = EAGAIN;
+      return -1;
+    }
+  }
+  /* counted before the read: a process killed in between leaves the count
+   * one too high (the fd may stay readable for nothing), never one too low
+   * (tok_drain would wait for a byte that is not coming) */
+  s->shm->tok_taken++;
+  ssize_t n = real.read(fd, &b, 1);
+  if (n != 1)
+    s->shm->tok_taken--;
+  return n;
+}
+
+/* Read the k bytes of a grant still in our end.  They were written (or are
+ * being written: tund won its CAS and sends next) before anything newer, so
+ * exactly these come out first.  Short waits only: EAGAIN (O_NONBLOCK, a
+ * timeout) and EINTR just look again; a grant that does not come within
+ * seconds (tund stopped; a header scribbled on) is given up rather than
+ * waited for under rx_lock for ever (at worst the fd is readable for
+ * nothing later). */
+static void tok_drain(int fd, unsigned k)
+{
+  char b[ENOSHM_GRANT];
+  int idle = 0;
+  if (k > sizeof(b))
+    k = sizeof(b);
+  while (k > 0 && idle < 3) {
+    ssize_t n = real.read(fd, b, k);
+    if (n > 0) {
+      k -= (unsigned)n;
+      continue;
+    }
     if (n == 0)
-      return;          /* tund shut its end: EOF or gone; readable anyway */
+      return;          /* tund shut its end (EOF) or is gone: readable anyway */
     if (errno == EINTR)
       continue;
     if (errno != EAGAIN)
       return;
-    /* tund set the flag and is about to write the token: wait for it */
     struct pollfd p = { .fd = fd, .events = POLLIN };
-    if (poll(&p, 1, 1000) == 0 && atomic_load(&m->rx_tok) != 1)
-      return;
+    if (poll(&p, 1, 1000) == 0)
+      idle++;
   }
+}
+
+/* The ring is empty (under rx_lock): give back the grant that made the fd
+ * readable, if there is one (shm.h).  Leaves the fd readable exactly when
+ * the ring has bytes, EOF or an error to report.  Returns 1 when it kept the
+ * grant because something came meanwhile (the caller looks again before any
+ * wait: a wait takes a byte of a grant only while tok_taken is 0), else 0. */
+static int rx_settle(int fd, struct shim_sock *s)
+{
+  struct enoshm *m = s->shm;
+  if (atomic_load(&m->rx_tok) != 1)
+    return 0;
+  /* Bytes that came in since the caller saw the ring empty still have the
+   * grant standing for them: keep it (giving it back and taking it again
+   * would cost tund a wake-up). */
+  if (atomic_load_explicit(&m->rx_prod, memory_order_acquire) !=
+      atomic_load_explicit(&m->rx_cons, memory_order_relaxed))
+    return 1;
   atomic_store(&m->rx_tok, 0);
   atomic_thread_fence(memory_order_seq_cst);
   uint64_t prod = atomic_load_explicit(&m->rx_prod, memory_order_acquire);
@@ -82,8 +196,14 @@ static void rx_settle(int fd, struct shim_sock *s)
   if (prod != cons || (st.flags & (ENOSHM_F_RX_EOF | ENOSHM_F_DEAD))) {
     uint32_t exp = 0;
     if (atomic_compare_exchange_strong(&m->rx_tok, &exp, 1))
-      ctl_kick(s->id, 1);   /* tund saw the old flag and sent nothing */
+      return 1;     /* tund saw the old flag and sent nothing: the rest of our grant stands for it */
   }
+  /* Not needed any more, or tund won the flag and sends a new grant (after
+   * the rest of ours). */
+  unsigned taken = m->tok_taken < ENOSHM_GRANT ? m->tok_taken : ENOSHM_GRANT - 1;
+  tok_drain(fd, ENOSHM_GRANT - taken);
+  m->tok_taken = 0;
+  return 0;
 }
 
 static size_t iov_total(const struct iovec *iov, int n)
@@ -181,7 +301,7 @@ ssize_t io_recv(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt
             (atomic_fetch_and(&m->wants, ~ENOSHM_WANT_RXSPACE) & ENOSHM_WANT_RXSPACE))
           ring_doorbell(fd, s);
         if (cons + n == prod)
-          rx_settle(fd, s);
+          (void)rx_settle(fd, s);
       } else {
         ret = (ssize_t)n;
         goto out;
@@ -224,10 +344,10 @@ ssize_t io_recv(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt
       ret = (ssize_t)got;
       goto out;
     }
-    rx_settle(fd, s);
-    /* wait for the token: blocking per the fd's flags, timeouts and signals */
-    char b;
-    ssize_t n = real.recv(fd, &b, 1, MSG_PEEK | (flags & MSG_DONTWAIT));
+    if (rx_settle(fd, s) || atomic_load_explicit(&m->rx_prod, memory_order_acquire) != prod)
+      continue;       /* bytes (or EOF) came while we settled: look again */
+    /* wait for the grant: blocking per the fd's flags, timeouts and signals */
+    ssize_t n = tok_wait(fd, s, flags);
     if (n < 0) {
       if (got) {
         ret = (ssize_t)got;
@@ -243,8 +363,16 @@ ssize_t io_recv(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt
       if (atomic_load_explicit(&m->rx_prod, memory_order_acquire) != prod ||
           (st.flags & ENOSHM_F_RX_EOF) || st.state == ENOSHM_S_CLOSED)
         continue;
-      errno = ECONNRESET;    /* tund died */
-      ret = got ? (ssize_t)got : -1;
+      /* tund died: a reset, said once (then end of file, as the kernel) */
+      if (got) {
+        ret = (ssize_t)got;
+      } else if (s->tund_gone) {
+        ret = 0;
+      } else {
+        s->tund_gone = 1;
+        errno = ECONNRESET;
+        ret = -1;
+      }
       goto out;
     }
   }
@@ -253,9 +381,15 @@ out:
   return ret;
 }
 
+/* SIGPIPE as the kernel raises it for a write on a broken TCP connection:
+ * to the calling thread, by a write() on a pipe nobody reads (ctl.c), which
+ * works where tgkill is not allowed (a sandbox). */
 void shim_raise_sigpipe(void)
 {
-  pthread_kill(pthread_self(), SIGPIPE);
+  int e = errno;
+  if (shim_epipe_write() < 0)
+    pthread_kill(pthread_self(), SIGPIPE);
+  errno = e;
 }
 
 /* Why writing is impossible now: 0 = go ahead, 1 = wait (connecting), or -1
@@ -266,6 +400,12 @@ void shim_raise_sigpipe(void)
 static int tx_state(struct shim_sock *s, int flags, size_t sent)
 {
   struct enoshm_status st;
+  if (__builtin_expect(s->tund_gone, 0) && !sent) {
+    if (!(flags & MSG_NOSIGNAL))
+      shim_raise_sigpipe();      /* tund died and that was reported: EPIPE */
+    errno = EPIPE;
+    return -1;
+  }
   sock_status(s, &st);
   if (st.state == ENOSHM_S_ESTABLISHED && !(st.flags & ENOSHM_F_TX_SHUT) && !s->shut_wr)
     return 0;
@@ -288,11 +428,44 @@ static int tx_state(struct shim_sock *s, int flags, size_t sent)
   return -1;
 }
 
+/* The ring is full, or a connect is under way: one piece of filler.  The
+ * first pieces of an episode fill our end's send buffer at once; the piece
+ * that finds it full blocks, per the fd's own O_NONBLOCK, SO_SNDTIMEO and
+ * signal rules (or not at all with MSG_DONTWAIT), until tund drains it —
+ * that is the wait.  Either way the caller looks at the ring again.
+ * 0, or -1 with errno: EAGAIN (non-blocking, or the timeout), EINTR, EPIPE
+ * or ECONNRESET (tund's end is gone: see tx_fill_failed). */
+static int tx_fill_step(int fd, struct shim_sock *s, int flags, unsigned *step)
+{
+  size_t n = (flags & MSG_DONTWAIT) ? sizeof(filler) : *step < 2 ? FILL_CHUNK : 1;
+  (*step)++;
+  return pair_write(fd, s, filler, n, flags) > 0 ? 0 : -1;
+}
+
+/* After a failed filler write: 1 if the connection ended (tund released it
+ * and closed its end; the caller reports the connection's own error), 0
+ * otherwise, with errno ECONNRESET if tund died (that is what a reset
+ * connection says; the write may have raised SIGPIPE, as the kernel does
+ * for a write on a connection already known broken). */
+static int tx_fill_failed(struct shim_sock *s)
+{
+  if (errno != EPIPE && errno != ECONNRESET)
+    return 0;
+  struct enoshm_status st;
+  enoshm_status_read(s->shm, &st);
+  if (st.state == ENOSHM_S_CLOSED || (st.flags & ENOSHM_F_DEAD))
+    return 1;
+  s->tund_gone = 1;            /* reported now: EPIPE from here on */
+  errno = ECONNRESET;
+  return 0;
+}
+
 ssize_t io_send(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt, int flags)
 {
   struct enoshm *m = s->shm;
   size_t want = iov_total(iov, iovcnt);
   size_t put = 0;
+  unsigned step = 0;
   ssize_t ret;
 
   if (s->kind == SK_LISTENER) {
@@ -326,6 +499,7 @@ ssize_t io_send(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt
         iov_to_span(&sp, n, iov, iovcnt, put);
         atomic_store_explicit(&m->tx_prod, prod + n, memory_order_release);
         put += n;
+        step = 0;
         atomic_thread_fence(memory_order_seq_cst);   /* store-load pair, see io_recv */
         if (atomic_fetch_and(&m->wants, ~ENOSHM_WANT_TX) & ENOSHM_WANT_TX)
           ring_doorbell(fd, s);
@@ -336,28 +510,10 @@ ssize_t io_send(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt
         continue;
       }
     }
-    /* ring full (or connect in progress): become unwritable, then wait */
-    io_fill(fd);
-    if (t == 0) {
-      uint64_t prod = atomic_load_explicit(&m->tx_prod, memory_order_relaxed);
-      uint64_t cons = atomic_load_explicit(&m->tx_cons, memory_order_acquire);
-      if (prod - cons < s->tx_size)
-        continue;      /* tund freed room meanwhile */
-    }
-    if (put && (flags & MSG_DONTWAIT)) {
-      ret = (ssize_t)put;
-      goto out;
-    }
-    if (io_wait_writable(fd, flags) < 0) {
-      if (errno == EPIPE || errno == ECONNRESET) {
-        struct enoshm_status st;
-        enoshm_status_read(m, &st);
-        if (st.state == ENOSHM_S_CLOSED || (st.flags & ENOSHM_F_DEAD))
-          continue;    /* report the connection's own error next turn */
-        errno = ECONNRESET;  /* tund died */
-        if (!put && !(flags & MSG_NOSIGNAL))
-          shim_raise_sigpipe();
-      }
+    /* ring full (or connect in progress): fill our end, then wait */
+    if (tx_fill_step(fd, s, flags, &step) < 0) {
+      if (tx_fill_failed(s))
+        continue;      /* report the connection's own error next turn */
       ret = put ? (ssize_t)put : -1;
       goto out;
     }
@@ -372,6 +528,7 @@ ssize_t io_sendfile(int fd, struct shim_sock *s, int in_fd, off_t *off, size_t c
 {
   struct enoshm *m = s->shm;
   size_t put = 0;
+  unsigned step = 0;
   ssize_t ret;
   off_t pos = off ? *off : 0;
 
@@ -421,6 +578,7 @@ ssize_t io_sendfile(int fd, struct shim_sock *s, int in_fd, off_t *off, size_t c
           atomic_store_explicit(&m->tx_prod, prod + done, memory_order_release);
           put += done;
           pos += (off_t)done;
+          step = 0;
           atomic_thread_fence(memory_order_seq_cst);
           if (atomic_fetch_and(&m->wants, ~ENOSHM_WANT_TX) & ENOSHM_WANT_TX)
             ring_doorbell(fd, s);
@@ -432,14 +590,9 @@ ssize_t io_sendfile(int fd, struct shim_sock *s, int in_fd, off_t *off, size_t c
         continue;
       }
     }
-    io_fill(fd);
-    if (t == 0) {
-      uint64_t prod = atomic_load_explicit(&m->tx_prod, memory_order_relaxed);
-      uint64_t cons = atomic_load_explicit(&m->tx_cons, memory_order_acquire);
-      if (prod - cons < s->tx_size)
+    if (tx_fill_step(fd, s, 0, &step) < 0) {
+      if (tx_fill_failed(s))
         continue;
-    }
-    if (io_wait_writable(fd, 0) < 0) {
       ret = put ? (ssize_t)put : -1;
       goto out;
     }

@@ -56,6 +56,7 @@ __attribute__((constructor(102))) void shim_init(void)
   const char *f = getenv("ENOSHIM_FALLBACK");
   shim_fallback_plain = f && !strcmp(f, "plain");
   sock_attach_inherited();
+  stdio_adopt_std();          /* inetd-style: the connection on stdin/stdout (stdio.c) */
 }
 
 static inline void ensure(void)
@@ -83,6 +84,15 @@ SHIM_API int socket(int domain, int type, int protocol)
   return real.socket(domain, type, protocol);
 }
 
+/* A connection whose outcome line is still to be said (outcome.c: a
+ * non-blocking connect, with ENOSHIM_DEBUG or TCP_ENO_TEP_MANDATORY) says
+ * it at the program's next call on it.  Otherwise one load of a field. */
+static inline void outcome_due(int fd, struct shim_sock *s)
+{
+  if (__builtin_expect(atomic_load_explicit(&s->outcome_pending, memory_order_relaxed) == OUTCOME_PENDING, 0))
+    outcome_check(fd, s);
+}
+
 #define WITH_SOCK(fd, call_ours, call_real)       \
   do {                                            \
     ensure();                                     \
@@ -90,6 +100,7 @@ SHIM_API int socket(int domain, int type, int protocol)
     if (!fdt_maybe(fd) || !(s_ = fdt_get(fd)))    \
       return call_real;                           \
     struct shim_sock *s = s_;                     \
+    outcome_due(fd, s);                           \
     __typeof__(call_real) r_ = call_ours;         \
     put_keep_errno(s);                            \
     return r_;                                    \
@@ -105,19 +116,41 @@ SHIM_API int listen(int fd, int backlog)
   WITH_SOCK(fd, sock_listen(fd, s, backlog), real.listen(fd, backlog));
 }
 
+static int accept_ours(int fd, struct shim_sock *s, struct sockaddr *a, socklen_t *l, int flags)
+{
+  int r = sock_accept(fd, s, a, l, flags);
+  if (__builtin_expect(shim_debug, 0) && r >= 0) {
+    int e = errno;
+    outcome_accept(r);
+    errno = e;
+  }
+  return r;
+}
+
 SHIM_API int accept(int fd, struct sockaddr *a, socklen_t *l)
 {
-  WITH_SOCK(fd, sock_accept(fd, s, a, l, 0), real.accept(fd, a, l));
+  WITH_SOCK(fd, accept_ours(fd, s, a, l, 0), real.accept(fd, a, l));
 }
 
 SHIM_API int accept4(int fd, struct sockaddr *a, socklen_t *l, int flags)
 {
-  WITH_SOCK(fd, sock_accept(fd, s, a, l, flags), real.accept4(fd, a, l, flags));
+  WITH_SOCK(fd, accept_ours(fd, s, a, l, flags), real.accept4(fd, a, l, flags));
+}
+
+static int connect_ours(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t l)
+{
+  int r = sock_connect(fd, s, a, l);
+  if (__builtin_expect(shim_debug || s->tep_mandatory, 0)) {
+    int e = errno;
+    outcome_connect(fd, s, a, l, r, r < 0 ? e : 0);
+    errno = e;
+  }
+  return r;
 }
 
 SHIM_API int connect(int fd, const struct sockaddr *a, socklen_t l)
 {
-  WITH_SOCK(fd, sock_connect(fd, s, a, l), real.connect(fd, a, l));
+  WITH_SOCK(fd, connect_ours(fd, s, a, l), real.connect(fd, a, l));
 }
 
 /* Watched for one thing: an edge-triggered registration of a socket whose
@@ -358,6 +391,7 @@ SHIM_API int close(int fd)
   int r = real.close(fd);
   if (s) {
     int e = errno;
+    outcome_due(fd, s);
     if (s->kind == SK_LISTENER || (s->bound && !s->connect_started)) {
       /* let tund free the port now if this was the last copy */
       int err;
@@ -407,8 +441,11 @@ static int dup23(int oldfd, int newfd, int flags, int three)
   } else {
     if (gone)
       fdt_put(gone);
-    if (fdt_maybe(oldfd))
+    if (fdt_maybe(oldfd)) {
       copy_entry(oldfd, newfd);
+      if (newfd <= 2)
+        stdio_adopt_fd(newfd);   /* stdio on the connection goes through the shim (stdio.c) */
+    }
   }
   errno = e;
   return r;
@@ -473,8 +510,8 @@ static int do_close_range(unsigned first, unsigned last, int flags)
     return -1;
   }
   /* close everything in [first, last] except the shim's own fds */
-  int internal[64];
-  int n = ctl_internal_list(internal, 64);
+  int internal[SHIM_MAX_INTERNAL];
+  int n = ctl_internal_list(internal, SHIM_MAX_INTERNAL);
   unsigned lo = first;
   int r = 0;
   for (int i = 0; i <= n; i++) {

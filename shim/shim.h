@@ -101,15 +101,23 @@ struct shim_sock {
   int rcvbuf, sndbuf;
   int tos, tclass;
   int linger_on, linger_sec;
+  uint64_t inert_set;        /* sockopt.c inert_opts[i] set by the program: inert_val[i] */
+  int inert_val[40];
   int bound;
+  struct enoipc_addr bound_addr; /* what bind() gave tund (the port made definite) */
   int kfd;                   /* kernel socket bound for this socket (bind/listen), or -1 */
+  struct keep *keep;         /* a listener's ends kept for a tund restart (relisten.c), or NULL */
+  struct optlog *optlog;     /* TCP-ENO options the program set, for RELISTEN (relisten.c) */
   int connect_started;
   int connect_posted;        /* the CONNECT went without waiting (sock_connect) */
   int wake_queued;           /* connected: bytes tund has not read may be queued (sock_settle) */
   int shut_rd;
   int shut_wr;
   int err_reported;          /* SO_ERROR / a read already returned st.error */
+  int tund_gone;             /* tund died under the connection; ECONNRESET was reported */
   int tep_mandatory;         /* TCP_ENO_TEP_MANDATORY: no plain connection, ever */
+  int eno_off;               /* TCP_ENO_ENABLED=0 was set (said by the outcome line) */
+  _Atomic int outcome_pending; /* a connect's outcome is still to be said (outcome.c) */
   int shared;                /* another process may hold it (fork, exec, SCM_RIGHTS) */
   pthread_mutex_t lock;      /* per-process: serialises option changes */
 
@@ -150,13 +158,21 @@ extern struct enoipc_hello_ok shim_hello;
 int  ctl_ensure(void);                              /* 0 or -errno */
 int  ctl_take_standby(int domain, int v6only, int cloexec, uint64_t *id, int *memfd, uint32_t *shm_size);
 /* Send a request, wait for its RESULT.  Returns 0 and fills *err (the
- * program's errno, 0 ok) and data/fds, or -errno if tund is unreachable. */
+ * program's errno, 0 ok) and data/fds (rfds: room for ENOIPC_MAX_FDS), or
+ * -errno if tund is unreachable (-EMFILE: the reply's descriptors could not
+ * be taken, RLIMIT_NOFILE). */
 int  ctl_call(uint16_t type, uint64_t sock, const void *p1, size_t n1, const void *p2, size_t n2,
               const int *fds, int nfds, int *err, void *data, size_t *datalen,
               int *rfds, int *nrfds, uint64_t *rsock);
 int  ctl_post(uint16_t type, uint64_t sock, const void *p1, size_t n1, const void *p2, size_t n2);
 int  ctl_try_doorbell(uint64_t sock);
 void ctl_kick(uint64_t sock, int rearm);
+/* The doorbell connection (a second, non-blocking connection to tund that
+ * only carries ENOIPC_KICK, written with write(): usable in a sandbox, and
+ * inherited by forked children) and the pipe SIGPIPE comes from. */
+int  bell_ring(uint64_t sock);                      /* 0 rung, -1 no doorbell connection */
+int  shim_epipe_write(void);                        /* raises SIGPIPE; -1 if there is no such pipe */
+#define SHIM_MAX_INTERNAL 256
 int  ctl_is_internal_fd(int fd);
 int  ctl_internal_list(int *out, int max);
 void ctl_protect_fd(int fd);                        /* move out of the way of dup2(x, fd) */
@@ -174,8 +190,9 @@ int  sock_accept(int fd, struct shim_sock *s, struct sockaddr *a, socklen_t *len
 int  sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t len);
 void sock_settle(int fd, struct shim_sock *s);
 int  sock_shutdown(int fd, struct shim_sock *s, int how);
-void io_fill(int fd);
-int  io_wait_writable(int fd, int flags);
+void io_fill(int fd, struct shim_sock *s);                 /* io.c */
+int  io_wait_writable(int fd, struct shim_sock *s, int flags);
+void sock_doorbell(int fd, struct shim_sock *s);           /* io.c: a `wants` bit was set */
 
 /* sockopt.c: options and ioctls */
 int  sock_getsockopt(int fd, struct shim_sock *s, int level, int name, void *val, socklen_t *len);
@@ -213,6 +230,34 @@ void sock_note_sent(const struct msghdr *m);
 /* direct_eno.c: ENO options on plain kernel TCP sockets (1: not one) */
 int  shim_direct_eno_getopt(int fd, int name, void *val, socklen_t *len);
 int  shim_direct_eno_setopt(int fd, int name, const void *val, socklen_t len);
+
+/* relisten.c: listeners come back when tund restarts (the design is there) */
+struct keep;
+struct optlog;
+void relisten_keep(int fd, struct shim_sock *s, int tfd, int memfd, int kfd, int backlog);
+void relisten_backlog(struct shim_sock *s, int backlog);
+void relisten_forget(struct shim_sock *s);
+void relisten_drop(struct shim_sock *s);
+void relisten_note_opt(struct shim_sock *s, int name, const void *val, socklen_t len);
+void relisten_check_watcher(void);
+void relisten_atfork_child(void);
+int  fdt_find(struct shim_sock *s);                 /* fdtable.c: an fd of s, or -1 */
+/* ctl.c, for the watcher: connect if need be; 0 with the connection's fd
+ * and tund's pid, or -1.  ctl_watch_lost: fd hung up (dropped if it is
+ * still the connection and still hung up). */
+int  ctl_watch(int *fd, uint32_t *tund_pid);
+void ctl_watch_lost(int fd);
+
+/* outcome.c: the line that says how a connection ended up (encrypted or
+ * plain and why; a TCP_ENO_TEP_MANDATORY abort always) */
+#define OUTCOME_PENDING 1    /* shim_sock.outcome_pending: 0 nothing to say, 1 pending, 2 said */
+void outcome_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t len, int r, int err);
+void outcome_check(int fd, struct shim_sock *s);    /* after a non-blocking connect */
+void outcome_accept(int nfd);
+
+/* stdio.c: FILE streams on our sockets (fopencookie) */
+void stdio_adopt_std(void);                        /* at start: stdin/stdout/stderr on our sockets */
+void stdio_adopt_fd(int fd);                       /* fd 0, 1 or 2 just became one of ours */
 
 /* io.c: reading and writing through the rings */
 ssize_t io_recv(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt, int flags);

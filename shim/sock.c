@@ -26,7 +26,7 @@
 
 int sock_socket(int domain, int type, int protocol)
 {
-  int fds[2], nfds = 0, err = 0;
+  int fds[ENOIPC_MAX_FDS], nfds = 0, err = 0;
   uint64_t id = 0;
   struct enoipc_socket rq = { .domain = domain, .v6only = 0 };
   struct enoipc_socket_ok ok;
@@ -44,8 +44,18 @@ int sock_socket(int domain, int type, int protocol)
   }
   int fd = ctl_take_standby(domain, rq.v6only, type & SOCK_CLOEXEC, &id, &fds[1], &ok.shm_size);
   int standby = fd >= 0;
+  if (fd == -2)
+    return -1;                 /* EMFILE: at the program's descriptor limit */
   if (fd < 0) {
     int r = ctl_call(ENOIPC_SOCKET, 0, &rq, sizeof(rq), NULL, 0, NULL, 0, &err, &ok, &oklen, fds, &nfds, &id);
+    if (r == -EMFILE || r == -ENFILE) {
+      /* The program is at its descriptor limit (the control connection
+       * could not be made, or the reply's two descriptors not taken): the
+       * kernel's socket() would fail the same way, so no plain socket with
+       * ENOSHIM_FALLBACK=plain either. */
+      errno = -r;
+      return -1;
+    }
     if (r) {
       if (shim_fallback_plain)
         return real.socket(domain, type, protocol);
@@ -154,6 +164,8 @@ int sock_bind(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t l
   }
   if (k >= 0)
     s->kfd = shim_internal_fd(k);
+  s->bound_addr = ia;
+  s->bound_addr.port = bound.port;   /* the one the kernel or tund chose */
   s->bound = 1;
   r = 0;
 out:
@@ -187,15 +199,31 @@ int sock_listen(int fd, struct shim_sock *s, int backlog)
   if (k >= 0 && real.listen(k, backlog) < 0)
     return -1;
   struct enoipc_listen l = { .backlog = backlog, .has_kernel_fd = k >= 0 };
+  int rfds[ENOIPC_MAX_FDS], nrfds = 0;
   int r = ctl_call(ENOIPC_LISTEN, s->id, &l, sizeof(l), NULL, 0, k >= 0 ? &k : NULL, k >= 0 ? 1 : 0,
-                   &err, NULL, NULL, NULL, NULL, NULL);
+                   &err, NULL, NULL, rfds, &nrfds, NULL);
   if (r || err) {
+    for (int i = 0; i < nrfds; i++)
+      real.close(rfds[i]);
     errno = r ? ENETDOWN : err;
     return -1;
   }
-  if (k >= 0) {
-    shim_internal_close(k);    /* tund has its own copy now */
-    s->kfd = -1;
+  if (s->kind == SK_LISTENER) {
+    for (int i = 0; i < nrfds; i++)
+      real.close(rfds[i]);
+    relisten_backlog(s, backlog);   /* listen() again: only the backlog changes */
+    return 0;
+  }
+  s->kfd = -1;
+  if (nrfds == 2) {
+    /* tund's end and the memory, with our kernel listener: kept, so that
+     * the listener comes back if tund restarts (relisten.c) */
+    relisten_keep(fd, s, rfds[0], rfds[1], k, backlog);
+  } else {
+    for (int i = 0; i < nrfds; i++)
+      real.close(rfds[i]);
+    if (k >= 0)
+      shim_internal_close(k);    /* tund has its own copy now */
   }
   s->kind = SK_LISTENER;
   return 0;
@@ -203,10 +231,123 @@ int sock_listen(int fd, struct shim_sock *s, int backlog)
 
 /* ---- accept ------------------------------------------------------------------ */
 
+/* The accept queue (shm.h, tund/listener.c): one record per connection on
+ * the listener's pair, with its descriptors (the socket's end and its
+ * memfd, or a kernel socket).  Receiving a record installs them, so a
+ * process at its RLIMIT_NOFILE would lose the connection with its
+ * descriptors (the kernel drops what it cannot install, MSG_CTRUNC).  The
+ * kernel's accept() fails with EMFILE instead and leaves the connection
+ * queued.  So the record is first PEEKed with its descriptors: a peek
+ * installs copies and leaves the record where it is; if they cannot all be
+ * installed, the copies that were go and accept() says EMFILE, the record
+ * still first in the queue for a later accept().  Otherwise the record is
+ * taken off the queue without its descriptors (the queue's references go;
+ * the peeked copies are the connection's now).  Peek and take are one step
+ * under the listener's cross-process lock (the header's rx_lock, which
+ * nothing else uses on a listener): processes sharing a listener (a fork,
+ * nginx's workers) never take a record another one peeked.  Nothing waits
+ * under the lock: with the queue empty the wait is a peek without
+ * descriptors (the fd's own O_NONBLOCK, SO_RCVTIMEO and signal rules), and
+ * before it, as the kernel's accept() takes its descriptor before waiting,
+ * one dup() tells whether the process has one free.  One system call more
+ * than a plain receive per connection, three more when the queue is empty.
+ * A connection through tund needs two descriptors for an instant (its
+ * memfd is mapped and closed at once): with exactly one free, accept()
+ * says EMFILE where the kernel would succeed; a kernel-side one needs one. */
+#define ACC_MAXFDS 16                 /* room for more than a record carries */
+
+static void acc_lock(struct enoshm *m)
+{
+  if (pthread_mutex_lock(&m->rx_lock) == EOWNERDEAD)
+    pthread_mutex_consistent(&m->rx_lock);   /* a holder died: the queue is the kernel's */
+}
+
+/* A descriptor is free in this process (the kernel's accept() needs one). */
+static int fd_room(int fd)
+{
+  int d = real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (d < 0)
+    return errno != EMFILE;
+  real.close(d);
+  return 1;
+}
+
+/* One record off the queue with its descriptors installed: its length (and
+ * rfds[0..*nf)), 0 at EOF, or -1 with errno (EAGAIN, EINTR, EMFILE...). */
+static ssize_t acc_take(int fd, struct shim_sock *s, struct enoipc_accept *rec, int *rfds, int *nf)
+{
+  struct enoshm *m = s->shm;
+  for (;;) {
+    struct iovec iov = { .iov_base = rec, .iov_len = sizeof(*rec) };
+    union {
+      struct cmsghdr align;
+      char buf[CMSG_SPACE(sizeof(int) * ACC_MAXFDS)];
+    } cb;
+    struct msghdr mh;
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cb.buf;
+    mh.msg_controllen = sizeof(cb.buf);
+    *nf = 0;
+    acc_lock(m);
+    ssize_t n = real.recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n > 0) {
+      for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+          int cnt = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+          for (int i = 0; i < cnt && *nf < ACC_MAXFDS; i++)
+            memcpy(&rfds[(*nf)++], CMSG_DATA(c) + (size_t)i * sizeof(int), sizeof(int));
+        }
+      if ((mh.msg_flags & MSG_CTRUNC) && *nf < ACC_MAXFDS) {
+        /* not all installed: no room (a record never has this many) */
+        for (int i = 0; i < *nf; i++)
+          real.close(rfds[i]);
+        *nf = 0;
+        pthread_mutex_unlock(&m->rx_lock);
+        errno = EMFILE;
+        return -1;
+      }
+      /* ours: off the queue, without its descriptors (we hold copies) */
+      char junk[sizeof(*rec)];
+      ssize_t t = real.recv(fd, junk, (size_t)n, MSG_DONTWAIT);
+      pthread_mutex_unlock(&m->rx_lock);
+      if (t == n)
+        return n;
+      for (int i = 0; i < *nf; i++)   /* taken by a reader outside the shim */
+        real.close(rfds[i]);
+      *nf = 0;
+      continue;
+    }
+    int e = errno;
+    pthread_mutex_unlock(&m->rx_lock);
+    if (n == 0)
+      return 0;
+    if (e != EAGAIN) {
+      errno = e;
+      return -1;
+    }
+    if (!fd_room(fd)) {
+      errno = EMFILE;
+      return -1;
+    }
+    /* nothing queued: wait for a record, per the fd's own flags */
+    char b;
+    struct iovec wiov = { .iov_base = &b, .iov_len = 1 };
+    struct msghdr wmh;
+    memset(&wmh, 0, sizeof(wmh));
+    wmh.msg_iov = &wiov;
+    wmh.msg_iovlen = 1;
+    n = real.recvmsg(fd, &wmh, MSG_PEEK);
+    if (n <= 0)
+      return n;               /* EAGAIN, EINTR, a timeout: as the kernel would */
+  }
+}
+
 int sock_accept(int fd, struct shim_sock *s, struct sockaddr *a, socklen_t *alen, int flags)
 {
   struct enoipc_accept rec;
-  int rfds[4];
+  int rfds[ACC_MAXFDS];
   if (s->kind != SK_LISTENER) {
     errno = EINVAL;
     return -1;
@@ -215,39 +356,21 @@ int sock_accept(int fd, struct shim_sock *s, struct sockaddr *a, socklen_t *alen
     errno = EINVAL;
     return -1;
   }
+  relisten_check_watcher();
   for (;;) {
-    struct iovec iov = { .iov_base = &rec, .iov_len = sizeof(rec) };
-    union {
-      struct cmsghdr align;
-      char buf[CMSG_SPACE(sizeof(int) * 4)];
-    } cb;
-    struct msghdr mh;
-    memset(&mh, 0, sizeof(mh));
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = cb.buf;
-    mh.msg_controllen = sizeof(cb.buf);
-    ssize_t n = real.recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+    int nf = 0;
+    ssize_t n = acc_take(fd, s, &rec, rfds, &nf);
     if (n < 0)
-      return -1;            /* EAGAIN, EINTR: as the kernel would */
+      return -1;
     if (n == 0) {
       struct enoshm_status st;
       enoshm_status_read(s->shm, &st);
       errno = st.error ? st.error : EINVAL;   /* listener shut down, or tund gone */
       return -1;
     }
-    int nf = 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-        int cnt = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        for (int i = 0; i < cnt && nf < 4; i++)
-          memcpy(&rfds[nf++], CMSG_DATA(c) + (size_t)i * sizeof(int), sizeof(int));
-      }
     atomic_fetch_add(&s->shm->acc_cons, 1);
-    if (atomic_fetch_and(&s->shm->wants, ~ENOSHM_WANT_ACCEPT) & ENOSHM_WANT_ACCEPT) {
-      if (real.send(fd, "a", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
-        ctl_kick(s->id, 0);
-    }
+    if (atomic_fetch_and(&s->shm->wants, ~ENOSHM_WANT_ACCEPT) & ENOSHM_WANT_ACCEPT)
+      sock_doorbell(fd, s);
     if (n != (ssize_t)sizeof(rec) || rec.magic != ENOIPC_ACCEPT_MAGIC || rec.nfds != nf ||
         !((rec.kind == ENOIPC_ACCEPT_TUND && nf == 2) || (rec.kind == ENOIPC_ACCEPT_DIRECT && nf == 1))) {
       for (int i = 0; i < nf; i++)
@@ -304,28 +427,6 @@ static int ctl_ask(uint16_t type, uint64_t id, const void *p, size_t n, int down
     return -1;
   }
   return 0;
-}
-
-/* Make our end unwritable: fill its (tiny) send buffer with filler bytes. */
-void io_fill(int fd)
-{
-  /* A non-blocking send on a unix stream socket queues what fits and stops
-   * only when no more does, so a short count means full: one call, not a
-   * second just to see EAGAIN (our end's buffer is far smaller than this). */
-  static const char filler[16384];
-  for (int i = 0; i < 16; i++) {
-    ssize_t n = real.send(fd, filler, sizeof(filler), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n <= 0 || (size_t)n < sizeof(filler))
-      break;
-  }
-}
-
-/* Block (per the fd's own O_NONBLOCK and SO_SNDTIMEO) until tund drains the
- * filler.  Returns 0 when woken, -1 with errno (EAGAIN, EINTR, EPIPE). */
-int io_wait_writable(int fd, int flags)
-{
-  ssize_t n = real.send(fd, "w", 1, MSG_NOSIGNAL | (flags & MSG_DONTWAIT));
-  return n == 1 ? 0 : -1;
 }
 
 /* A blocking connect() can return with bytes of ours that tund has not read
@@ -411,9 +512,7 @@ int sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_
       errno = EPROTONOSUPPORT;
       return -1;
     }
-    if (shim_debug)
-      shim_log("connect fd %d: direct kernel socket", fd);
-    if (go_direct(fd, s))
+    if (go_direct(fd, s))     /* the outcome line says it (outcome.c) */
       return -1;
     return real.connect(fd, a, len);
   }
@@ -442,7 +541,7 @@ int sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_
   /* Unwritable until tund says connected or failed: tund drains the fillers
    * then, and never while it sees the socket as new (so a filler cannot
    * overtake a posted CONNECT). */
-  io_fill(fd);
+  io_fill(fd, s);
   s->connect_started = 1;
   int fl = real.fcntl(fd, F_GETFL);
   if (fl >= 0 && (fl & O_NONBLOCK)) {
@@ -458,7 +557,7 @@ int sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_
       s->wake_queued = 1;   /* see sock_settle() */
     if (c <= 0)
       return c;
-    if (io_wait_writable(fd, 0) < 0) {
+    if (io_wait_writable(fd, s, 0) < 0) {
       if (errno == EAGAIN)
         errno = EINPROGRESS;
       else if (errno == EPIPE || errno == ECONNRESET) {
@@ -482,6 +581,8 @@ int sock_shutdown(int fd, struct shim_sock *s, int how)
   int32_t h = how;
   if (ctl_ask(ENOIPC_SHUTDOWN, s->id, &h, sizeof(h), ENOTCONN))
     return -1;
+  if (s->kind == SK_LISTENER)
+    relisten_drop(s);           /* a listener shut down stays down */
   if (how != SHUT_WR)
     s->shut_rd = 1;
   if (how != SHUT_RD)

@@ -150,6 +150,7 @@ void sock_atfork_child(void)
   n_kept = 0;
   pthread_mutex_init(&kept_lock, NULL);
   __atomic_store_n(&kept_pid, getpid(), __ATOMIC_RELAXED);
+  relisten_atfork_child();
 }
 
 /* ---- a socket's memory ------------------------------------------------------- */
@@ -233,6 +234,8 @@ void sock_free(struct shim_sock *s)
 {
   if (s->kfd >= 0)
     shim_internal_close(s->kfd);
+  if (s->keep || s->optlog)
+    relisten_forget(s);
   if (s->kind == SK_LISTENER && s->cache_pid == self_pid())
     kept_drop_tag(s->id | SHM_TAG_LISTENER);
   if (!kept_put(s))

@@ -7,6 +7,7 @@
  * socket.
  */
 #include <errno.h>
+#include <poll.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -165,7 +166,8 @@ void sock_apply_env_opts(struct shim_sock *s)
   const char *e = getenv("ENOSHIM_ENO_ENABLED");
   if (e && *e) {
     int v = atoi(e);
-    forward_setopt(s, IPPROTO_TCP, TCP_ENO_ENABLED, &v, sizeof(v));
+    if (forward_setopt(s, IPPROTO_TCP, TCP_ENO_ENABLED, &v, sizeof(v)) == 0)
+      s->eno_off = v == 0;
   }
   e = getenv("ENOSHIM_ENO_MANDATORY");
   if (e && *e) {
@@ -185,6 +187,86 @@ void sock_apply_env_opts(struct shim_sock *s)
     if (forward_setopt(s, IPPROTO_TCP, TCP_ENO_TEPS, teps, (socklen_t)n) && !shim_env_warned++)
       shim_log("ENOSHIM_ENO_TEPS=%s refused by tund (%s)", e, strerror(errno));
   }
+}
+
+/* ---- options that change nothing here ------------------------------------------
+ *
+ * Options the kernel keeps per TCP socket that mean nothing for a stream
+ * tund carries, or that tund does not apply: setsockopt accepts and
+ * remembers them, getsockopt answers what was set, else the kernel's
+ * default for a connected TCP socket (Linux 6.x, default sysctls).  Programs
+ * read them to decide things (sshd: IP_OPTIONS to refuse source routing,
+ * SO_BINDTODEVICE for its routing domain); an error where the kernel
+ * answers made them log or give up. */
+static const struct inert_opt {
+  int level, name, def, settable;
+} inert_opts[] = {
+  { SOL_SOCKET, SO_PRIORITY, 0, 1 },        { SOL_SOCKET, SO_OOBINLINE, 0, 1 },
+  { SOL_SOCKET, SO_BROADCAST, 0, 1 },       { SOL_SOCKET, SO_DONTROUTE, 0, 1 },
+  { SOL_SOCKET, SO_TIMESTAMP, 0, 1 },       { SOL_SOCKET, SO_TIMESTAMPNS, 0, 1 },
+  { SOL_SOCKET, SO_BUSY_POLL, 0, 0 },       { SOL_SOCKET, SO_ZEROCOPY, 0, 0 },
+  { SOL_SOCKET, SO_NO_CHECK, 0, 0 },        { SOL_SOCKET, SO_MARK, 0, 0 },
+  { SOL_SOCKET, SO_INCOMING_CPU, 0, 0 },    { SOL_SOCKET, SO_BINDTOIFINDEX, 0, 0 },
+  { SOL_SOCKET, SO_PEEK_OFF, -1, 0 },       { IPPROTO_IP, IP_TRANSPARENT, 0, 0 },
+  { IPPROTO_IP, IP_MULTICAST_TTL, 1, 1 },   { IPPROTO_IP, IP_HDRINCL, 0, 0 },
+  { IPPROTO_IP, IP_TTL, 64, 1 },            { IPPROTO_IP, IP_RECVTOS, 0, 1 },
+  { IPPROTO_IP, IP_FREEBIND, 0, 1 },        { IPPROTO_IP, IP_PKTINFO, 0, 1 },
+  { IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 0, 1 }, { IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_WANT, 1 },
+  { IPPROTO_IPV6, IPV6_UNICAST_HOPS, 64, 1 },
+  { IPPROTO_TCP, TCP_DEFER_ACCEPT, 0, 1 },  { IPPROTO_TCP, TCP_QUICKACK, 1, 1 },
+  { IPPROTO_TCP, TCP_USER_TIMEOUT, 0, 1 },  { IPPROTO_TCP, TCP_FASTOPEN, 0, 1 },
+  { IPPROTO_TCP, TCP_NOTSENT_LOWAT, 0, 1 }, { IPPROTO_TCP, TCP_SYNCNT, 6, 1 },
+  { IPPROTO_TCP, TCP_LINGER2, 60, 1 },      { IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, 0, 1 },
+  { IPPROTO_TCP, TCP_INQ, 0, 1 },           { IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 0, 1 },
+  { IPPROTO_TCP, TCP_TX_DELAY, 0, 1 },      { IPPROTO_TCP, TCP_WINDOW_CLAMP, 65536, 1 },
+};
+_Static_assert(sizeof(inert_opts) / sizeof(inert_opts[0]) <= 40, "inert_set, inert_val: 40 options");
+
+static int inert_find(int level, int name)
+{
+  for (size_t i = 0; i < sizeof(inert_opts) / sizeof(inert_opts[0]); i++)
+    if (inert_opts[i].level == level && inert_opts[i].name == name)
+      return (int)i;
+  return -1;
+}
+
+/* 0 answered, 1 not one of them, -1 with errno */
+static int inert_get(struct shim_sock *s, int level, int name, void *val, socklen_t *len)
+{
+  int i = inert_find(level, name);
+  if (i < 0)
+    return 1;
+  if (level == IPPROTO_IPV6 && s->domain != AF_INET6)
+    return 1;
+  return put_int(val, len, (s->inert_set >> i) & 1 ? s->inert_val[i] : inert_opts[i].def);
+}
+
+static int inert_set(struct shim_sock *s, int level, int name, const void *val, socklen_t len)
+{
+  int v, i = inert_find(level, name);
+  if (i < 0 || !inert_opts[i].settable || (level == IPPROTO_IPV6 && s->domain != AF_INET6))
+    return 1;
+  if (get_int(val, len, &v))
+    return -1;
+  pthread_mutex_lock(&s->lock);
+  s->inert_val[i] = v;
+  s->inert_set |= 1ull << i;
+  pthread_mutex_unlock(&s->lock);
+  return 0;
+}
+
+/* Bytes out as the kernel copies them: at most *len, *len set to what was. */
+static int put_bytes(void *val, socklen_t *len, const void *p, size_t n)
+{
+  if (!val || !len) {
+    errno = EFAULT;
+    return -1;
+  }
+  if ((size_t)*len < n)
+    n = *len;
+  memcpy(val, p, n);
+  *len = (socklen_t)n;
+  return 0;
 }
 
 /* ---- getsockopt -------------------------------------------------------------- */
@@ -247,7 +329,7 @@ static int eno_getopt_local(struct shim_sock *s, int name, void *val, socklen_t 
   case TCP_ENO_PEER_NAME: {
     size_t sl = st.sessid_len > TCPINC_SESSID_MAX ? TCPINC_SESSID_MAX : st.sessid_len;
     if (sl == 0) {
-      errno = EINVAL;      /* never an empty ID (SPEC-NOTES, RFC 8547 §5.1) */
+      errno = EINVAL;      /* never an empty ID (RFC 8547 §5.1; docs/DESIGN.md) */
       return -1;
     }
     if (name == TCP_ENO_SESSID) {
@@ -299,6 +381,15 @@ int sock_getsockopt(int fd, struct shim_sock *s, int level, int name, void *val,
       if (st.error && !s->err_reported) {
         e = st.error;
         s->err_reported = 1;
+      } else if (!st.error && !s->tund_gone && s->kind == SK_STREAM && st.state != ENOSHM_S_CLOSED &&
+                 !(st.flags & ENOSHM_F_DEAD)) {
+        /* tund died under the connection (its end of the pair is gone
+         * while the status says nothing ended): a reset, said once */
+        struct pollfd p = { .fd = fd, .events = 0 };
+        if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP)) {
+          s->tund_gone = 1;
+          e = ECONNRESET;
+        }
       }
       return put_int(val, len, e);
     }
@@ -326,9 +417,26 @@ int sock_getsockopt(int fd, struct shim_sock *s, int level, int name, void *val,
     case SO_RCVLOWAT:
     case SO_SNDLOWAT:
       return real.getsockopt(fd, level, name, val, len);
-    default:
+    case SO_BINDTODEVICE:
+      return put_bytes(val, len, "", 0);     /* bound to no device: an empty name */
+    case SO_PEERCRED: {
+      /* what Linux gives for a socket that is not AF_UNIX */
+      struct ucred cr = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+      return put_bytes(val, len, &cr, sizeof(cr));
+    }
+    case SO_COOKIE:
+      return real.getsockopt(fd, level, name, val, len);   /* our end's: unique as well */
+    case SO_MAX_PACING_RATE: {
+      uint64_t v = ~0ull;              /* unlimited; an int's worth if that is all the room */
+      return put_bytes(val, len, &v, len && *len >= (socklen_t)sizeof(v) ? sizeof(v) : sizeof(int));
+    }
+    default: {
+      int r = inert_get(s, level, name, val, len);
+      if (r <= 0)
+        return r;
       errno = ENOPROTOOPT;
       return -1;
+    }
     }
   }
   if (level == IPPROTO_TCP) {
@@ -339,21 +447,20 @@ int sock_getsockopt(int fd, struct shim_sock *s, int level, int name, void *val,
     case TCP_KEEPINTVL: return put_int(val, len, s->keep_intvl);
     case TCP_KEEPCNT: return put_int(val, len, s->keep_cnt);
     case TCP_CONGESTION: {
-      /* lwIP's congestion control is NewReno-like */
-      static const char cc[] = "reno";
-      if (!val || !len) {
-        errno = EFAULT;
-        return -1;
-      }
-      socklen_t n = *len < (socklen_t)sizeof(cc) ? *len : (socklen_t)sizeof(cc);
-      memcpy(val, cc, n);
-      *len = n;
-      return 0;
+      /* lwIP's congestion control is NewReno-like; the kernel copies its
+       * whole TCP_CA_NAME_MAX (16) bytes, zero-padded */
+      static const char cc[16] = "reno";
+      return put_bytes(val, len, cc, sizeof(cc));
     }
+    case TCP_ULP:
+      return put_bytes(val, len, "", 0);     /* no upper-layer protocol */
     case TCP_MAXSEG:
     case TCP_INFO:
       return forward_getopt(s, level, name, val, len);
     default:
+      int ri = inert_get(s, level, name, val, len);
+      if (ri <= 0)
+        return ri;
       if (name >= TCPINC_OPT_BASE && name < TCPINC_OPT_BASE + 0x100) {
         /* read-only results come from the shared status block; the
          * read-write settings (api-06: "return the previously successfully
@@ -375,6 +482,27 @@ int sock_getsockopt(int fd, struct shim_sock *s, int level, int name, void *val,
   }
   if (level == IPPROTO_IP && name == IP_TOS)
     return put_int(val, len, s->tos);
+  if (level == IPPROTO_IP && name == IP_OPTIONS)
+    return put_bytes(val, len, "", 0);       /* none (sshd refuses source-routed clients by this) */
+  if ((level == IPPROTO_IP && name == IP_MTU) || (level == IPPROTO_IPV6 && name == IPV6_MTU && s->domain == AF_INET6)) {
+    /* the path MTU lwIP uses: its MSS and the headers it leaves out */
+    int mss = 0;
+    socklen_t ml = sizeof(mss);
+    if (forward_getopt(s, IPPROTO_TCP, TCP_MAXSEG, &mss, &ml))
+      return -1;
+    struct enoshm_status st;
+    sock_status(s, &st);
+    if (st.state != ENOSHM_S_ESTABLISHED) {
+      errno = ENOTCONN;
+      return -1;
+    }
+    return put_int(val, len, mss + (st.remote.family == AF_INET6 ? 60 : 40));
+  }
+  if (level == IPPROTO_IP || level == IPPROTO_IPV6) {
+    int r = inert_get(s, level, name, val, len);
+    if (r <= 0)
+      return r;
+  }
   errno = ENOPROTOOPT;
   return -1;
 }
@@ -423,20 +551,19 @@ int sock_setsockopt(int fd, struct shim_sock *s, int level, int name, const void
     case SO_SNDTIMEO:
       /* applied to our end of the pair: blocking waits honour them */
       return real.setsockopt(fd, level, name, val, len);
-    case SO_PRIORITY:
     case SO_RCVLOWAT:
     case SO_SNDLOWAT:
-    case SO_OOBINLINE:
-    case SO_BROADCAST:
-    case SO_DONTROUTE:
-    case SO_TIMESTAMP:
       /* meaningless or inert for a TCP stream carried by tund: accepted */
       if (get_int(val, len, &v))
         return -1;
       return 0;
-    default:
+    default: {
+      int r = inert_set(s, level, name, val, len);   /* SO_PRIORITY, SO_OOBINLINE, ... */
+      if (r <= 0)
+        return r;
       errno = ENOPROTOOPT;
       return -1;
+    }
     }
   }
   if (level == IPPROTO_TCP) {
@@ -465,11 +592,6 @@ int sock_setsockopt(int fd, struct shim_sock *s, int level, int name, const void
         return -1;
       s->cork = v != 0;
       return 0;
-    case TCP_DEFER_ACCEPT:
-    case TCP_QUICKACK:
-    case TCP_USER_TIMEOUT:
-    case TCP_FASTOPEN:
-    case TCP_WINDOW_CLAMP:
     case TCP_MAXSEG:
       if (get_int(val, len, &v))
         return -1;
@@ -478,12 +600,23 @@ int sock_setsockopt(int fd, struct shim_sock *s, int level, int name, const void
       errno = ENOENT;
       return -1;
     default:
+      {
+        int ri = inert_set(s, level, name, val, len);   /* TCP_DEFER_ACCEPT, TCP_QUICKACK, ... */
+        if (ri <= 0)
+          return ri;
+      }
       if (name >= TCPINC_OPT_BASE && name < TCPINC_OPT_BASE + 0x100) {
-        if (eno_opt_postable(s, name, val, len))
-          return post_setopt(s, level, name, val, len);
-        int r = forward_setopt(s, level, name, val, len);
-        if (r == 0 && name == TCP_ENO_TEP_MANDATORY && get_int(val, len, &v) == 0)
-          s->tep_mandatory = v != 0;
+        int r = eno_opt_postable(s, name, val, len) ? post_setopt(s, level, name, val, len)
+                                                    : forward_setopt(s, level, name, val, len);
+        if (r == 0 && !s->connect_started && name != TCP_CRYPT_CACHE_FLUSH && name != TCP_CRYPT_REKEY)
+          relisten_note_opt(s, name, val, len);      /* a listener's are given again by RELISTEN */
+        if (r == 0 && (name == TCP_ENO_TEP_MANDATORY || name == TCP_ENO_ENABLED) &&
+            get_int(val, len, &v) == 0) {
+          if (name == TCP_ENO_TEP_MANDATORY)
+            s->tep_mandatory = v != 0;
+          else
+            s->eno_off = v == 0;       /* for the outcome line (outcome.c) */
+        }
         return r;
       }
       errno = ENOPROTOOPT;
@@ -513,6 +646,11 @@ int sock_setsockopt(int fd, struct shim_sock *s, int level, int name, const void
       return -1;
     s->tos = v;
     return 0;
+  }
+  if (level == IPPROTO_IP || level == IPPROTO_IPV6) {
+    int r = inert_set(s, level, name, val, len);    /* IP_TTL, IP_RECVTOS, ... */
+    if (r <= 0)
+      return r;
   }
   errno = ENOPROTOOPT;
   return -1;

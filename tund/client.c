@@ -1,10 +1,20 @@
 /*
  * tund/client.c — the control socket: one SOCK_SEQPACKET connection per
- * program process, requests parsed with exact sizes (enoshim/ipc.h), replies
- * queued per client so that a slow or hostile reader never blocks tund.
+ * program process, requests parsed with exact sizes (ctl_req_parse,
+ * enoshim/ctlreq.h) then executed, replies queued per client so that a slow
+ * or hostile reader never blocks tund.
  *
- * Only clients with tund's own uid are accepted (SO_PEERCRED).  Anything
+ * Clients are admitted by their uid (SO_PEERCRED, access.c): tund's own and
+ * root always; a host-wide tund (started by root) every local user unless
+ * its config names whom it serves.  A client sees in STATUS, and rekeys, only
+ * connections its uid made, attached or asked about (root and tund's uid:
+ * all); only root and tund's uid stop tund or flush its cache.  Anything
  * malformed drops that client, never tund.
+ *
+ * The socket's directory must belong to tund's uid and be writable by
+ * nobody else (ctl_prepare, before anything else is set up; again at
+ * ctl_listen); the socket is 0666 when tund serves other users (access
+ * is decided here), 0600 otherwise.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +29,9 @@
 #include <unistd.h>
 
 #include "tund.h"
+#include "conn.h"
+#include "enoshim/ctlreq.h"
+#include "enoshim/sockpath.h"
 #include "lwip/timeouts.h"
 
 #define CLIENT_OUTQ_MAX (32u << 20)   /* bytes queued to one client before we drop it */
@@ -36,6 +49,7 @@ struct client {
   int dead;
   pid_t pid;
   uid_t uid;
+  gid_t gid;
   struct outmsg *q_head, *q_tail;
   size_t q_bytes;
   struct client *next, *prev;
@@ -150,6 +164,48 @@ static void client_reply(struct client *cl, uint16_t type, uint32_t seq, uint64_
     client_drop(cl, "send failed");
 }
 
+/* ---- who has to do with a connection (access.c) ---------------------------- */
+
+/* uid has to do with c: it made, attached or used it (access.c) */
+static void conn_add_user(struct conn *c, uid_t uid)
+{
+  for (int i = 0; i < c->n_users; i++)
+    if (c->users[i] == uid)
+      return;
+  if (c->n_users < CONN_USERS)
+    c->users[c->n_users++] = uid;
+}
+
+/* May a client of uid see c in STATUS and rekey it? */
+static int conn_visible(const struct conn *c, uid_t uid)
+{
+  if (access_admin(uid))
+    return 1;
+  for (int i = 0; i < c->n_users; i++)
+    if (c->users[i] == uid)
+      return 1;
+  return 0;
+}
+
+/* the socket a request names by its (secret) id */
+static struct conn *req_conn(struct client *cl, const struct ctl_req *r)
+{
+  struct conn *c = conn_find(r->sock);
+  if (c) {
+    conn_touch_pid(c, cl->pid);
+    conn_add_user(c, cl->uid);
+  }
+  return c;
+}
+
+/* a socket just made or attached for cl */
+static void conn_given(struct client *cl, uint64_t id)
+{
+  struct conn *c = conn_find(id);
+  if (c)
+    conn_add_user(c, cl->uid);
+}
+
 /* ---- standby sockets -------------------------------------------------------------
  *
  * A program that makes one socket after another (a client's connection loop)
@@ -180,6 +236,7 @@ static void client_standby(struct client *cl)
   if (conn_standby_new(cl, &id, fds, &ok.shm_size))
     return;                      /* out of fds or memory: socket() asks the usual way */
   cl->standby_id = id;
+  conn_given(cl, id);
   client_reply(cl, ENOIPC_STANDBY, 0, id, &ok, sizeof(ok), NULL, 0, fds, 2);
 }
 
@@ -247,33 +304,59 @@ static void client_drop(struct client *cl, const char *why)
 
 /* ---- request handlers ----------------------------------------------------- */
 
-static int expect(const struct enoipc_msg *m, size_t plen, int nfds)
+/* enoctl's commands, as far as cl's uid may give them */
+static int command(struct client *cl, const struct enoipc_command *cmd, char *text, size_t tl)
 {
-  return m->plen == plen && m->nfds == nfds;
+  switch (cmd->cmd) {
+  case ENOIPC_CMD_STOP:
+  case ENOIPC_CMD_FLUSH_CACHE:
+    if (!access_admin(cl->uid)) {
+      snprintf(text, tl, "only root or tund's user (uid %u) may %s", (unsigned)access_tund_uid(),
+               cmd->cmd == ENOIPC_CMD_STOP ? "stop tund" : "flush its cache");
+      return EPERM;
+    }
+    break;
+  case ENOIPC_CMD_REKEY:
+    if (access_admin(cl->uid))
+      break;
+    if (cmd->arg) {
+      /* another user's connection is one this client cannot name */
+      for (struct conn *c = conn_first(); c; c = c->next)
+        if (!c->dead && !c->standby && c->serial == cmd->arg && !conn_visible(c, cl->uid)) {
+          snprintf(text, tl, "no connection %llu", (unsigned long long)cmd->arg);
+          return ENOENT;
+        }
+      break;
+    } else {
+      /* all of this user's */
+      unsigned n = 0;
+      for (struct conn *c = conn_first(); c; c = c->next)
+        if (!c->dead && !c->standby && conn_visible(c, cl->uid) && crypt_rekey(c) == 0)
+          n++;
+      snprintf(text, tl, "rekey started on %u connection%s", n, n == 1 ? "" : "s");
+      return 0;
+    }
+  default:
+    break;                    /* CHECK: counts only; unknown ones: EINVAL */
+  }
+  return conn_command(cmd->cmd, cmd->arg, text, tl);
 }
 
-static struct conn *req_conn(struct client *cl, const struct enoipc_msg *m)
-{
-  struct conn *c = conn_find(m->hdr.sock);
-  if (c)
-    conn_touch_pid(c, cl->pid);
-  return c;
-}
-
-/* Returns 0, or -1 when the message is malformed (client dropped by caller). */
+/* Execute a request that ctl_req_parse() accepted.  Returns 0, or -1 when
+ * the client broke the protocol (dropped by the caller).  m still owns its
+ * fds unless a handler took them (m->nfds = 0). */
 static int handle(struct client *cl, struct enoipc_msg *m)
 {
+  struct ctl_req rq;
   struct conn *c;
   int err;
 
-  switch (m->hdr.type) {
+  if (ctl_req_parse(m, &rq))
+    return -1;
+  switch (rq.type) {
   case ENOIPC_HELLO: {
-    struct enoipc_hello h;
     struct enoipc_hello_ok ok;
-    if (!expect(m, sizeof(h), 0))
-      return -1;
-    memcpy(&h, m->payload, sizeof(h));
-    if (h.version != ENOIPC_VERSION) {
+    if (rq.u.hello.version != ENOIPC_VERSION) {
       reply_result(cl, m, EPROTONOSUPPORT, NULL, 0, NULL, 0);
       return 0;
     }
@@ -291,172 +374,135 @@ static int handle(struct client *cl, struct enoipc_msg *m)
     return 0;
   }
   case ENOIPC_SOCKET: {
-    struct enoipc_socket s;
     struct enoipc_socket_ok ok;
     uint64_t id = 0;
     int fds[2];
-    if (!expect(m, sizeof(s), 0))
-      return -1;
-    memcpy(&s, m->payload, sizeof(s));
-    err = conn_socket(cl, s.domain, s.v6only, &id, fds, &ok.shm_size);
+    err = conn_socket(cl, rq.u.socket.domain, rq.u.socket.v6only, &id, fds, &ok.shm_size);
     if (err) {
       reply_result(cl, m, err, NULL, 0, NULL, 0);
       return 0;
     }
+    conn_given(cl, id);
     struct enoipc_result r = { .err = 0, .len = sizeof(ok) };
-    client_reply(cl, ENOIPC_RESULT, m->hdr.seq, id, &r, sizeof(r), &ok, sizeof(ok), fds, 2);
+    client_reply(cl, ENOIPC_RESULT, rq.seq, id, &r, sizeof(r), &ok, sizeof(ok), fds, 2);
     return 0;
   }
   case ENOIPC_BIND: {
-    struct enoipc_bind b;
     struct enoipc_addr bound;
-    if (!expect(m, sizeof(b), 0))
-      return -1;
-    memcpy(&b, m->payload, sizeof(b));
     memset(&bound, 0, sizeof(bound));
-    c = req_conn(cl, m);
-    err = c ? conn_bind(c, &b.addr, b.kernel_bound != 0, &bound) : EBADF;
+    c = req_conn(cl, &rq);
+    err = c ? conn_bind(c, &rq.u.bind.addr, rq.u.bind.kernel_bound != 0, &bound) : EBADF;
     reply_result(cl, m, err, &bound, sizeof(bound), NULL, 0);
     return 0;
   }
   case ENOIPC_LISTEN: {
-    struct enoipc_listen l;
-    if (m->plen != sizeof(l))
-      return -1;
-    memcpy(&l, m->payload, sizeof(l));
-    if ((l.has_kernel_fd ? 1 : 0) != m->nfds)
-      return -1;
-    c = req_conn(cl, m);
-    int kfd = m->nfds ? m->fds[0] : -1;
+    int kfd = rq.fd;
     m->nfds = 0;                 /* conn_listen owns kfd now */
+    c = req_conn(cl, &rq);
     if (!c) {
       if (kfd >= 0)
         close(kfd);
       err = EBADF;
     } else {
-      err = conn_listen(c, l.backlog, kfd);
+      err = conn_listen(c, rq.u.listen.backlog, kfd);
     }
-    reply_result(cl, m, err, NULL, 0, NULL, 0);
+    /* a new listener: copies of our end and its memory for the program to
+     * keep, so that it outlives us (shim/relisten.c) */
+    int kept[2], nkept = !err && c && c->kind == CK_LISTENER && !c->kept_given ? conn_kept_ends(c, kept) : 0;
+    if (nkept)
+      c->kept_given = 1;
+    reply_result(cl, m, err, NULL, 0, kept, nkept);
     return 0;
   }
-  case ENOIPC_CONNECT: {
-    struct enoipc_addr a;
-    if (!expect(m, sizeof(a), 0))
-      return -1;
-    memcpy(&a, m->payload, sizeof(a));
-    c = req_conn(cl, m);
-    err = c ? conn_connect(c, &a) : EBADF;
-    reply_result(cl, m, err, NULL, 0, NULL, 0);
+  case ENOIPC_RELISTEN: {
+    uint64_t id = 0;
+    m->nfds = 0;                 /* conn_relisten owns every fd now */
+    err = conn_relisten(cl->pid, rq.sock, &rq.u.relisten.hdr, rq.u.relisten.opts, rq.u.relisten.opts_len,
+                        rq.u.relisten.pfd, rq.u.relisten.tfd, rq.u.relisten.memfd, rq.u.relisten.kfd, &id);
+    if (!err)
+      conn_given(cl, id);
+    struct enoipc_result r = { .err = err, .len = 0 };
+    client_reply(cl, ENOIPC_RESULT, rq.seq, id, &r, sizeof(r), NULL, 0, NULL, 0);
     return 0;
   }
-  case ENOIPC_CONNECT_POSTED: {
-    struct enoipc_addr a;
-    if (!expect(m, sizeof(a), 0))
-      return -1;
-    memcpy(&a, m->payload, sizeof(a));
-    c = req_conn(cl, m);
-    if (c && (err = conn_connect(c, &a)))
+  case ENOIPC_CONNECT:
+    c = req_conn(cl, &rq);
+    err = c ? conn_connect(c, &rq.u.addr) : EBADF;
+    reply_result(cl, m, err, NULL, 0, NULL, 0);
+    return 0;
+  case ENOIPC_CONNECT_POSTED:
+    c = req_conn(cl, &rq);
+    if (c && (err = conn_connect(c, &rq.u.addr)))
       conn_connect_posted_failed(c, err);
     return 0;
-  }
   case ENOIPC_STANDBY_WANT:
-    if (!expect(m, 0, 0))
-      return -1;
     if (!cl->standby_id || !conn_find(cl->standby_id))
       want_standby(cl);
     return 0;
-  case ENOIPC_STANDBY_TAKE: {
-    struct enoipc_socket s;
-    if (!expect(m, sizeof(s), 0))
-      return -1;
-    memcpy(&s, m->payload, sizeof(s));
-    if (!cl->standby_id || m->hdr.sock != cl->standby_id)
+  case ENOIPC_STANDBY_TAKE:
+    if (!cl->standby_id || rq.sock != cl->standby_id)
       return -1;                 /* not the one we sent: a confused or hostile client */
     c = conn_find(cl->standby_id);
     cl->standby_id = 0;
-    if (c && conn_standby_take(c, s.domain, s.v6only))
+    if (c && conn_standby_take(c, rq.u.socket.domain, rq.u.socket.v6only))
       return -1;
     want_standby(cl);
     return 0;
-  }
   case ENOIPC_SETOPT:
-  case ENOIPC_SETOPT_POSTED: {
-    struct enoipc_opt o;
-    if (m->nfds || m->plen < sizeof(o))
-      return -1;
-    memcpy(&o, m->payload, sizeof(o));
-    if (o.len > ENOIPC_OPT_MAX || m->plen != sizeof(o) + o.len)
-      return -1;
-    c = req_conn(cl, m);
-    err = c ? conn_setopt(c, o.level, o.name, m->payload + sizeof(o), o.len) : EBADF;
-    if (m->hdr.type == ENOIPC_SETOPT)
+  case ENOIPC_SETOPT_POSTED:
+    c = req_conn(cl, &rq);
+    err = c ? conn_setopt(c, rq.u.opt.hdr.level, rq.u.opt.hdr.name, rq.u.opt.val, rq.u.opt.hdr.len) : EBADF;
+    if (rq.type == ENOIPC_SETOPT)
       reply_result(cl, m, err, NULL, 0, NULL, 0);
     else if (err && err != EBADF)   /* EBADF: the connection already ended */
-      conn_posted_failed(c, o.level, o.name, err);
+      conn_posted_failed(c, rq.u.opt.hdr.level, rq.u.opt.hdr.name, err);
     return 0;
-  }
   case ENOIPC_GETOPT: {
-    struct enoipc_opt o;
     uint8_t val[ENOIPC_OPT_MAX];
-    if (!expect(m, sizeof(o), 0))
-      return -1;
-    memcpy(&o, m->payload, sizeof(o));
-    uint32_t len = o.len > ENOIPC_OPT_MAX ? ENOIPC_OPT_MAX : o.len;
-    c = req_conn(cl, m);
-    err = c ? conn_getopt(c, o.level, o.name, val, &len) : EBADF;
+    uint32_t len = rq.u.opt.hdr.len > ENOIPC_OPT_MAX ? ENOIPC_OPT_MAX : rq.u.opt.hdr.len;
+    c = req_conn(cl, &rq);
+    err = c ? conn_getopt(c, rq.u.opt.hdr.level, rq.u.opt.hdr.name, val, &len) : EBADF;
     reply_result(cl, m, err, val, err ? 0 : len, NULL, 0);
     return 0;
   }
-  case ENOIPC_SHUTDOWN: {
-    int32_t how;
-    if (!expect(m, sizeof(how), 0))
-      return -1;
-    memcpy(&how, m->payload, sizeof(how));
-    c = req_conn(cl, m);
-    err = c ? conn_shutdown(c, how) : EBADF;
+  case ENOIPC_SHUTDOWN:
+    c = req_conn(cl, &rq);
+    err = c ? conn_shutdown(c, rq.u.how) : EBADF;
     reply_result(cl, m, err, NULL, 0, NULL, 0);
     return 0;
-  }
   case ENOIPC_ATTACH: {
+    /* the pair end itself proves that cl holds the socket (conn_attach) */
     struct enoipc_attach_ok ok;
     uint64_t id = 0;
     int memfd = -1;
-    if (!expect(m, 0, 1))
-      return -1;
     memset(&ok, 0, sizeof(ok));
-    err = conn_attach(m->fds[0], &id, &ok.kind, &memfd, &ok.shm_size);
+    err = conn_attach(rq.fd, &id, &ok.kind, &memfd, &ok.shm_size);
     enoipc_msg_close_fds(m);
     if (err) {
       reply_result(cl, m, err, NULL, 0, NULL, 0);
       return 0;
     }
+    conn_given(cl, id);
     struct enoipc_result r = { .err = 0, .len = sizeof(ok) };
-    client_reply(cl, ENOIPC_RESULT, m->hdr.seq, id, &r, sizeof(r), &ok, sizeof(ok), &memfd, 1);
+    client_reply(cl, ENOIPC_RESULT, rq.seq, id, &r, sizeof(r), &ok, sizeof(ok), &memfd, 1);
     return 0;
   }
-  case ENOIPC_KICK: {
-    uint32_t what;
-    if (!expect(m, sizeof(what), 0))
-      return -1;
-    memcpy(&what, m->payload, sizeof(what));
-    if (what != ENOIPC_KICK_WAKE && what != ENOIPC_KICK_REARM)
-      return -1;
-    c = conn_find(m->hdr.sock);
+  case ENOIPC_KICK:
+    c = conn_find(rq.sock);
     if (c) {
-      if (what == ENOIPC_KICK_REARM)
+      if (rq.u.kick == ENOIPC_KICK_REARM)
         conn_kick_rearm(c);
       else
         conn_kick(c);
     }
     return 0;
-  }
   case ENOIPC_STATUS: {
     struct enoipc_status_entry e;
-    if (!expect(m, 0, 0))
-      return -1;
     uint32_t n = 0;
     for (struct conn *it = conn_status_next(NULL, &e); it; it = conn_status_next(it, &e)) {
-      client_reply(cl, ENOIPC_STATUS_ENTRY, m->hdr.seq, e.id, &e, sizeof(e), NULL, 0, NULL, 0);
+      if (!conn_visible(it, cl->uid))
+        continue;
+      client_reply(cl, ENOIPC_STATUS_ENTRY, rq.seq, e.id, &e, sizeof(e), NULL, 0, NULL, 0);
       if (cl->dead)
         return 0;
       n++;
@@ -465,31 +511,24 @@ static int handle(struct client *cl, struct enoipc_msg *m)
     return 0;
   }
   case ENOIPC_FORKED: {
-    /* p: the ids of the sockets a child is about to inherit */
-    if (m->nfds || m->plen % sizeof(uint64_t) || m->plen > ENOIPC_MAX_MSG)
-      return -1;
+    /* the ids of the sockets a child is about to inherit */
     uint64_t ids[ENOIPC_MAX_MSG / sizeof(uint64_t)];
-    memcpy(ids, m->payload, m->plen);
-    conn_forked(ids, m->plen / sizeof(uint64_t));
+    for (uint32_t i = 0; i < rq.u.forked.n; i++)
+      ids[i] = ctl_req_forked_id(&rq, i);
+    conn_forked(ids, rq.u.forked.n);
     reply_result(cl, m, 0, NULL, 0, NULL, 0);
     return 0;
   }
   case ENOIPC_CLOSED:
-    if (!expect(m, 0, 0))
-      return -1;
-    c = conn_find(m->hdr.sock);
+    c = conn_find(rq.sock);
     if (c)
       conn_closed_hint(c);
     reply_result(cl, m, 0, NULL, 0, NULL, 0);
     return 0;
   case ENOIPC_COMMAND: {
-    struct enoipc_command cmd;
     char text[512];
-    if (!expect(m, sizeof(cmd), 0))
-      return -1;
-    memcpy(&cmd, m->payload, sizeof(cmd));
     text[0] = 0;
-    err = conn_command(cmd.cmd, cmd.arg, text, sizeof(text));
+    err = command(cl, &rq.u.command, text, sizeof(text));
     reply_result(cl, m, err, text, strlen(text), NULL, 0);
     return 0;
   }
@@ -575,9 +614,25 @@ static void listen_event(struct ev *ev, uint32_t events)
     }
     struct ucred cr;
     socklen_t crl = sizeof(cr);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crl) || cr.uid != geteuid()) {
-      tund_log_limited(LOG_WARN_, "refusing control client uid %d (tund runs as uid %d)",
-                       crl == sizeof(cr) ? (int)cr.uid : -1, (int)geteuid());
+    char why[160] = "no credentials";
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crl) || crl != sizeof(cr) ||
+        !access_client_ok(fd, cr.uid, cr.gid, why, sizeof(why))) {
+      tund_log_limited(LOG_WARN_, "refusing control client uid %d pid %d: %s",
+                       crl == sizeof(cr) ? (int)cr.uid : -1, crl == sizeof(cr) ? (int)cr.pid : -1, why);
+      /* one answer, not waited for, so that the program can say why; what
+       * it sent already is read and dropped (closing on unread data would
+       * turn the answer into ECONNRESET), and it cannot send more */
+      static struct enoipc_msg junk;
+      struct enoipc_result r = { .err = EACCES, .len = 0 };
+      enoipc_send_flags(fd, ENOIPC_RESULT, 0, 0, &r, sizeof(r), NULL, 0, NULL, 0, MSG_DONTWAIT);
+      shutdown(fd, SHUT_RD);
+      for (int k = 0; k < 64; k++) {
+        int jr = enoipc_recv_flags(fd, &junk, MSG_DONTWAIT);
+        if (jr == -EAGAIN || jr == 0)
+          break;
+        if (jr == 1)
+          enoipc_msg_close_fds(&junk);
+      }
       close(fd);
       continue;
     }
@@ -593,6 +648,7 @@ static void listen_event(struct ev *ev, uint32_t events)
     cl->key = next_client_key++;
     cl->pid = cr.pid;
     cl->uid = cr.uid;
+    cl->gid = cr.gid;
     if (loop_add(&cl->ev, EPOLLIN)) {
       close(fd);
       free(cl);
@@ -606,15 +662,15 @@ static void listen_event(struct ev *ev, uint32_t events)
   }
 }
 
-static int mkdir_parent(const char *path)
+/* Make the socket's missing directories: those above 0755, its own mode
+ * (0755 when tund serves other users, else 0700), handed to uid/gid when
+ * root makes it for a tund that will run as another user.  0, or -1. */
+static int mkdir_parent(const char *path, mode_t mode, uid_t uid, gid_t gid)
 {
   char dir[108];
-  snprintf(dir, sizeof(dir), "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (!slash || slash == dir)
+  sockpath_dirname(path, dir, sizeof(dir));
+  if (!strcmp(dir, "/") || !strcmp(dir, "."))
     return 0;
-  *slash = 0;
-  /* create missing components, the last one 0700 */
   for (char *p = dir + 1; *p; p++) {
     if (*p == '/') {
       *p = 0;
@@ -622,8 +678,40 @@ static int mkdir_parent(const char *path)
       *p = '/';
     }
   }
-  if (mkdir(dir, 0700) && errno != EEXIST) {
+  mode_t old = umask(0022);
+  int r = mkdir(dir, mode);
+  umask(old);
+  if (r && errno != EEXIST) {
     log_err("cannot create %s: %s", dir, strerror(errno));
+    return -1;
+  }
+  if (r == 0 && geteuid() == 0 && (uid != 0 || gid != 0) && chown(dir, uid, gid)) {
+    log_err("cannot hand %s to uid %u: %s", dir, (unsigned)uid, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* Before anything is set up (main.c): the path is known and its directory
+ * exists, belongs to the uid tund will run as and nobody else can write
+ * it; otherwise one line saying why.  0, or -1. */
+int ctl_prepare(struct tund_config *c)
+{
+  char why[400];
+  access_start(c);
+  if (!c->socket_path[0]) {
+    sockpath_server_default(c->socket_path, sizeof(c->socket_path), why, sizeof(why));
+    if (!c->socket_path[0]) {
+      log_err("%s", why);
+      return -1;
+    }
+  }
+  uid_t owner = access_tund_uid();
+  if (mkdir_parent(c->socket_path, access_serves_others() ? 0755 : 0700, owner,
+                   c->user_set ? c->gid : getegid()))
+    return -1;
+  if (sockpath_own_dir_check(c->socket_path, owner, why, sizeof(why))) {
+    log_err("%s", why[0] ? why : strerror(errno));
     return -1;
   }
   return 0;
@@ -632,14 +720,19 @@ static int mkdir_parent(const char *path)
 int ctl_listen(const char *path)
 {
   struct sockaddr_un sa;
+  char why[400];
   int fd;
 
   if (strlen(path) >= sizeof(sa.sun_path)) {
     log_err("socket path too long: %s", path);
     return -1;
   }
-  if (mkdir_parent(path))
+  /* again, now as the user tund runs as: nobody else can have put a socket
+   * there since */
+  if (sockpath_own_dir_check(path, geteuid(), why, sizeof(why))) {
+    log_err("%s", why[0] ? why : strerror(errno));
     return -1;
+  }
   memset(&sa, 0, sizeof(sa));
   sa.sun_family = AF_UNIX;
   snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
@@ -660,9 +753,12 @@ int ctl_listen(const char *path)
     log_err("control socket: %s", strerror(errno));
     return -1;
   }
+  /* who may use tund is decided by its uid (access.c), not by the mode */
   mode_t old = umask(0077);
   int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
   umask(old);
+  if (!r && chmod(path, access_serves_others() ? 0666 : 0600))
+    r = -1;
   if (r || listen(fd, 512)) {
     log_err("cannot listen on %s: %s", path, strerror(errno));
     close(fd);

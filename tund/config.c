@@ -27,19 +27,15 @@
 #include <unistd.h>
 
 #include "tund.h"
+#include "enoshim/sockpath.h"
 
 struct tund_config cfg;
 
+/* tund's default (enoshim/sockpath.h); "" when there is none (ctl_prepare
+ * says what to do) */
 void config_default_socket_path(char *out, size_t n)
 {
-  const char *env = getenv("ENOSHIM_SOCKET");
-  const char *xdg = getenv("XDG_RUNTIME_DIR");
-  if (env && *env)
-    snprintf(out, n, "%s", env);
-  else if (xdg && *xdg)
-    snprintf(out, n, "%s/enoshim/tund.sock", xdg);
-  else
-    snprintf(out, n, "/tmp/enoshim-%u/tund.sock", (unsigned)getuid());
+  sockpath_server_default(out, n, NULL, 0);
 }
 
 void config_defaults(struct tund_config *c)
@@ -302,6 +298,8 @@ static int set_default(struct tund_config *c, const char *key)
   else if (!strcmp(key, "resume_nonce_len")) RESET(resume_nonce_len);
   else if (!strcmp(key, "user")) { RESET(user_set); RESET(uid); RESET(gid); }
   else if (!strcmp(key, "verbose")) RESET(verbose);
+  else if (!strcmp(key, "allow_users")) { RESET(allow_all_users); RESET(n_allow_uids); RESET(allow_uids); }
+  else if (!strcmp(key, "allow_groups")) { RESET(n_allow_gids); RESET(allow_gids); }
   else return 0;
 #undef RESET
   return 1;
@@ -418,6 +416,10 @@ int config_set(struct tund_config *c, const char *key, const char *val, const ch
   } else if (!strcmp(key, "verbose")) {
     if (parse_bool(val, &b)) BAD();
     c->verbose = b;
+  } else if (!strcmp(key, "allow_users") || !strcmp(key, "allow_groups")) {
+    char w[200];
+    if (access_parse(c, key, val, w, sizeof(w)))
+      BADF("%s", w);
   } else {
     if (where && !quiet)
       log_err("%s: unknown setting '%s' (docs/tund.conf.example lists them)", where, key);

@@ -48,10 +48,10 @@ static struct conn *id_hash[HASH_SIZE];
 /* ---- ids --------------------------------------------------------------------- */
 
 /*
- * A socket's id is its capability.  Every client of tund runs as tund's uid,
- * but a request names its socket only by id, so a sequential id would let
- * any program of the user shut down, reconnect or re-option another's
- * sockets by counting.  Ids are therefore 63 unpredictable bits (bit 63
+ * A socket's id is its capability.  A request names its socket only by id
+ * (a host-wide tund serves every local user, access.c), so a sequential id
+ * would let any program shut down, reconnect or re-option another's sockets
+ * by counting.  Ids are therefore 63 unpredictable bits (bit 63
  * marks listener keys in the spare table) that reach only the socket's
  * holders: the SOCKET and ATTACH replies, the accept record on the
  * listener's own pair, and the shared header of the socket's memory.
@@ -136,6 +136,9 @@ struct conn *conn_new(int domain, uint64_t spare_key, int *err, int *pfd)
   struct stat st;
   if (fstat(sv[1], &st) == 0)
     c->p_ino = st.st_ino;
+  socklen_t cl = sizeof(c->p_cookie);
+  if (getsockopt(sv[1], SOL_SOCKET, SO_COOKIE, &c->p_cookie, &cl) || cl != sizeof(c->p_cookie))
+    c->p_cookie = 0;
   c->tfd = sv[0];
   if (conn_t_watch(c)) {
     *err = errno;
@@ -158,6 +161,56 @@ struct conn *conn_new(int domain, uint64_t spare_key, int *err, int *pfd)
   c->st.eno_state = TCPINC_STATE_NEGOTIATING;
   c->created = sys_now();
   *pfd = sv[1];
+  return c;
+}
+
+/* A conn for a listener a tund before us made (listener.c conn_relisten):
+ * tfd is tund's end of its pair and p (len bytes, memfd) its shared memory,
+ * checked by the caller.  It keeps want_id, the id the program knows it by,
+ * when that is free (and a valid id); else it gets a new one.  NULL with
+ * *err, nothing taken. */
+struct conn *conn_adopt(int domain, uint64_t want_id, int tfd, int memfd, struct enoshm *p, size_t len, int *err)
+{
+  struct conn *c = calloc(1, sizeof(*c));
+  if (!c) {
+    *err = ENOBUFS;
+    return NULL;
+  }
+  c->id = want_id && !(want_id & SPARE_KEY_LISTENER) && !conn_find(want_id) ? want_id : new_id();
+  c->serial = next_serial++;
+  c->domain = domain;
+  c->tfd = tfd;
+  c->memfd = memfd;
+  c->kfd = -1;
+  c->spare_key = 0;            /* other processes map it: never a spare */
+  c->shm = p;
+  c->shm_len = len;
+  c->rx_size = p->rx_size;
+  c->tx_size = p->tx_size;
+  c->rx_base = (uint8_t *)p + p->rx_off;
+  c->tx_base = (uint8_t *)p + p->tx_off;
+  fcntl(tfd, F_SETFL, O_NONBLOCK);
+  if (conn_t_watch(c)) {
+    *err = errno;
+    free(c);
+    return NULL;
+  }
+  /* the old tund may have died inside a status update: even again */
+  if (atomic_load(&p->seq) & 1)
+    atomic_fetch_add(&p->seq, 1);
+  atomic_store(&p->rx_tok, 0);
+  p->sock_id = c->id;
+  unsigned h = hash_id(c->id);
+  c->hnext = id_hash[h];
+  id_hash[h] = c;
+  c->next = all_conns;
+  if (all_conns)
+    all_conns->prev = c;
+  all_conns = c;
+  n_conns++;
+  c->st.state = ENOSHM_S_NEW;
+  c->st.eno_state = TCPINC_STATE_NEGOTIATING;
+  c->created = sys_now();
   return c;
 }
 

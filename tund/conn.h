@@ -34,6 +34,12 @@ struct conn {
   int v6only;
   pid_t pid;
   uint32_t created;
+  /* who may see it in enoctl status and rekey it (access.c): the uids that
+   * made it (an accepted connection: its listener's), attached it, or made
+   * requests on it; the first CONN_USERS of them */
+#define CONN_USERS 4
+  uid_t users[CONN_USERS];
+  int n_users;
 
   /* shared memory and our trusted copies of what we published */
   struct enoshm *shm;
@@ -52,8 +58,11 @@ struct conn {
   int tfd;
   int pfd;                /* program's end, held until delivered by accept */
   int pfd_valid;
-  ino_t p_ino;            /* to recognise the program's end on ATTACH */
+  int kept_given;         /* listener: copies of tfd/memfd went to the program (conn_kept_ends) */
+  ino_t p_ino;            /* to recognise the program's end on ATTACH ... */
+  uint64_t p_cookie;      /* ... for certain: its SO_COOKIE (never reused; 0 if unknown) */
   int t_pending;          /* program wrote bytes we have not read */
+  uint64_t t_drained;     /* bytes read from the program's end (checked against shm p2t_decl) */
   int t_wr_shut;          /* we shut our end for writing (EOF published) */
   int prog_closed;        /* every copy of the program's fd is closed (handled) */
   int t_eof;              /* read() on our end returned 0 */
@@ -72,6 +81,7 @@ struct conn {
   int draining;           /* TCP is over; the rest of rxq still goes to the ring */
   uint32_t linger_since;  /* program closed; waiting for the peer's FINp (tcpcrypt) */
   int connect_errno;
+  int tcp_up;             /* TCP's handshake completed (a TEP handshake may still run) */
   u32_t snd_sml;          /* Minshall's Nagle: end of the last possibly short segment */
 
   /* options */
@@ -112,6 +122,7 @@ struct conn {
 /* conn.c: the table, making and forgetting connections */
 struct conn *conn_new(int domain, uint64_t spare_key, int *err, int *pfd);
 struct conn *conn_first(void);
+struct conn *conn_adopt(int domain, uint64_t want_id, int tfd, int memfd, struct enoshm *p, size_t len, int *err);
 void conn_release(struct conn *c);
 
 /* progend.c: publishing to the program, the program's end of the pair */
@@ -189,6 +200,7 @@ int  crypt_setopt(struct conn *c, int name, const uint8_t *val, uint32_t len);
 int  crypt_getopt(struct conn *c, int name, uint8_t *val, uint32_t *len);
 void crypt_status(struct conn *c, struct enoipc_status_entry *e);
 int  crypt_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen);
+int  crypt_rekey(struct conn *c);     /* 0, or -1: not encrypting with tcpcrypt */
 void crypt_tick(struct conn *c);
 
 #endif

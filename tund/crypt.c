@@ -1218,6 +1218,18 @@ void crypt_status(struct conn *c, struct enoipc_status_entry *e)
   }
 }
 
+/* Start a tcpcrypt rekey on c: 0, or -1 if c is not encrypting with tcpcrypt. */
+int crypt_rekey(struct conn *c)
+{
+  if (!c->crypt || !c->crypt->established || tc_session_rekey(c->crypt->s) != 0)
+    return -1;
+  c->crypt->rekeys++;
+  c->crypt->key_bytes = 0;
+  c->crypt->key_since = sys_now();
+  conn_tx_pump(c);
+  return 0;
+}
+
 int crypt_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen)
 {
   if (cmd == ENOIPC_CMD_FLUSH_CACHE) {
@@ -1240,13 +1252,8 @@ int crypt_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen)
       if (it->dead || it->standby || (arg && it->serial != arg))
         continue;
       found = 1;
-      if (it->crypt && it->crypt->established && tc_session_rekey(it->crypt->s) == 0) {
-        it->crypt->rekeys++;
-        it->crypt->key_bytes = 0;
-        it->crypt->key_since = sys_now();
-        conn_tx_pump(it);
+      if (crypt_rekey(it) == 0)
         n++;
-      }
     }
     if (arg && !found) {
       snprintf(out, outlen, "no connection %llu", (unsigned long long)arg);

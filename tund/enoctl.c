@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "tund.h"
+#include "enoshim/sockpath.h"
 #include "enoshim/version.h"
 
 static int timeout_ms = 5000;
@@ -79,8 +80,8 @@ static void usage(FILE *f, const char *path)
     "\n"
     "Options:\n"
     "  --socket PATH    tund's socket; default $ENOSHIM_SOCKET, else\n"
-    "                   $XDG_RUNTIME_DIR/enoshim/tund.sock, else\n"
-    "                   /tmp/enoshim-$UID/tund.sock (here: %s)\n"
+    "                   $XDG_RUNTIME_DIR/enoshim/tund.sock if it exists, else\n"
+    "                   /run/enoshim/tund.sock (here: %s)\n"
     "  --timeout S      give up when tund does not answer within S seconds (5)\n"
     "  -h, --help       this text\n"
     "  --version        the version\n"
@@ -209,9 +210,37 @@ static int ctl_connect(void)
     }
     return -1;
   }
+  /* whom we believe (enoshim/sockpath.h): nothing is sent to a socket
+   * served by another user or in a directory another user controls */
+  {
+    struct sockpath_trust trust;
+    char why[440];
+    uid_t self = geteuid();
+    sockpath_trust_load(SOCKPATH_TRUST_CONF, &trust);
+    int dr = sockpath_dir_check(sock_path, self, &trust, NULL, why, sizeof(why));
+    if ((dr != SOCKPATH_OK && dr != SOCKPATH_NODIR) ||
+        sockpath_peer_check(fd, sock_path, self, &trust, NULL, why, sizeof(why))) {
+      fail("%s", why);
+      close(fd);
+      return -1;
+    }
+  }
   struct enoipc_hello h = { .version = ENOIPC_VERSION, .pid = (uint32_t)getpid() };
   static struct enoipc_msg m;
-  if (send_bounded(fd, ENOIPC_HELLO, 1, &h, sizeof(h)) || !recv_bounded(fd, &m)) {
+  /* a tund that does not serve our uid answers at once and closes: its
+   * answer is read even when the greeting could not be sent */
+  int sent = enoipc_send(fd, ENOIPC_HELLO, 1, 0, &h, sizeof(h), NULL, 0, NULL, 0);
+  if (sent == -EAGAIN || sent == -EWOULDBLOCK) {
+    no_answer();
+    close(fd);
+    return -1;
+  }
+  if (sent && sent != -EPIPE && sent != -ECONNRESET) {
+    fail("writing to tund at %s: %s", sock_path, strerror(-sent));
+    close(fd);
+    return -1;
+  }
+  if (!recv_bounded(fd, &m)) {
     close(fd);
     return -1;
   }
@@ -226,6 +255,11 @@ static int ctl_connect(void)
   if (r.err == EPROTONOSUPPORT) {
     fail("tund at %s is another version of enoshim (this enoctl speaks protocol %u); "
          "use the enoctl installed with that tund", sock_path, ENOIPC_VERSION);
+    close(fd);
+    return -1;
+  }
+  if (r.err == EACCES) {
+    fail("tund at %s does not serve uid %u (its allow_users / allow_groups)", sock_path, (unsigned)geteuid());
     close(fd);
     return -1;
   }
@@ -674,7 +708,7 @@ int enoctl_main(int argc, char **argv)
   if (drop_capabilities())
     return fail("cannot give up capabilities: %s", strerror(errno));
 
-  config_default_socket_path(path, sizeof(path));
+  sockpath_client_default(path, sizeof(path));   /* as the shim does */
   opterr = 0;
   while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
     switch (opt) {

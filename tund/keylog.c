@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,11 +13,10 @@
 #include "tund.h"
 
 static int keylog_fd = -1;
+static char keylog_at[256];          /* the path keylog_fd was opened at */
 
-int keylog_open(const char *path)
+static int keylog_open_fd(const char *path)
 {
-  if (!path || !*path)
-    return 0;
   int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     log_err("cannot open keylog %s: %s", path, strerror(errno));
@@ -28,8 +28,47 @@ int keylog_open(const char *path)
     close(fd);
     return -1;
   }
+  return fd;
+}
+
+int keylog_open(const char *path)
+{
+  if (!path || !*path)
+    return 0;
+  int fd = keylog_open_fd(path);
+  if (fd < 0)
+    return -1;
   keylog_fd = fd;
+  snprintf(keylog_at, sizeof(keylog_at), "%s", path);
   log_warn("keylog enabled: session secrets are written to %s", path);
+  return 0;
+}
+
+/* SIGHUP (reload.c): open path again (the old file may have been moved
+ * away), or another path, or none ("").  The old file stays if the new one
+ * cannot be opened: 0, or -1. */
+int keylog_reopen(const char *path)
+{
+  if (!path || !*path) {
+    if (keylog_fd >= 0) {
+      close(keylog_fd);
+      keylog_fd = -1;
+      log_info("keylog closed (%s)", keylog_at);
+      keylog_at[0] = 0;
+    }
+    return 0;
+  }
+  int fd = keylog_open_fd(path);
+  if (fd < 0)
+    return -1;
+  if (keylog_fd >= 0)
+    close(keylog_fd);
+  keylog_fd = fd;
+  if (strcmp(keylog_at, path))
+    log_warn("keylog enabled: session secrets are written to %s", path);
+  else
+    log_info("keylog reopened: %s", path);
+  snprintf(keylog_at, sizeof(keylog_at), "%s", path);
   return 0;
 }
 

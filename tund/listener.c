@@ -3,14 +3,20 @@
  * new connection's descriptors written to the listener's own pair, and
  * those waiting in tund while the program's backlog is full), admitting a
  * SYN (backlog, descriptors), and the program's kernel listener on the same
- * port, whose connections come out of the same accept().
+ * port, whose connections come out of the same accept(); and a listener a
+ * tund before us made, handed over by the program's shim (RELISTEN).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tund.h"
@@ -226,4 +232,188 @@ void listener_add_kernel(struct conn *l, int kfd)
   } else {
     l->kfd_armed = 1;
   }
+}
+
+/* ---- a listener made by a tund before us (RELISTEN) ----------------------------
+ *
+ * shim/relisten.c has the design: when tund died, the shim of the program
+ * that listens kept copies of its end of the listener's pair, of the
+ * listener's shared memory and of the kernel listener, and now hands them
+ * to us.  Nothing in the request is believed that can be checked: the
+ * program's end and tund's end are unix stream sockets made by a process of
+ * tund's uid (SO_PEERCRED: the tund that made the pair); the memory is a
+ * memfd sealed against shrinking and growing (we map it and the program may
+ * not make us fault) with a sound header; the kernel listener is a
+ * listening TCP socket of the family on the port asked for.  The listener is
+ * then bound and listens as a new one would (conn_bind, conn_listen), with
+ * the program's options applied first; any of them failing fails it all
+ * (the shim then shuts the listener down rather than let it run without,
+ * say, TCP_ENO_TEP_MANDATORY).  The program's end is only looked at (ATTACH
+ * finds the listener by it later) and closed. */
+
+static int fd_is_sock(int fd, int domain, int type)
+{
+  struct stat st;
+  int v = 0;
+  socklen_t l = sizeof(v);
+  if (fd < 0 || fstat(fd, &st) || !S_ISSOCK(st.st_mode))
+    return 0;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) || v != domain)
+    return 0;
+  l = sizeof(v);
+  return !getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) && v == type;
+}
+
+/* one end of a pair a tund made: a unix stream socket whose creator had our uid */
+static int fd_is_tund_pair(int fd)
+{
+  struct ucred cr;
+  socklen_t l = sizeof(cr);
+  return fd_is_sock(fd, AF_UNIX, SOCK_STREAM) && !getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) &&
+         l == sizeof(cr) && cr.uid == geteuid();
+}
+
+/* a memfd a tund made for a socket: sealed, sized, mapped; NULL or the mapping */
+static struct enoshm *relisten_map(int memfd, size_t *len)
+{
+  struct stat st;
+  int seals = fcntl(memfd, F_GET_SEALS);
+  if (fstat(memfd, &st) || !S_ISREG(st.st_mode) || seals < 0 ||
+      (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
+    return NULL;
+  if ((uint64_t)st.st_size < ENOSHM_HDR_SIZE + 2ull * ENOSHM_RING_MIN ||
+      (uint64_t)st.st_size > ENOSHM_HDR_SIZE + 2ull * ENOSHM_RING_MAX)
+    return NULL;
+  void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+  if (p == MAP_FAILED)
+    return NULL;
+  if (!enoshm_header_ok(p, (size_t)st.st_size)) {
+    munmap(p, (size_t)st.st_size);
+    return NULL;
+  }
+  *len = (size_t)st.st_size;
+  return p;
+}
+
+/* the kernel listener: listening TCP of the family, on port */
+static int kfd_ok(int kfd, int domain, uint16_t port)
+{
+  int v = 0;
+  socklen_t l = sizeof(v);
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  if (!fd_is_sock(kfd, domain, SOCK_STREAM))
+    return 0;
+  if (getsockopt(kfd, SOL_SOCKET, SO_PROTOCOL, &v, &l) || v != IPPROTO_TCP)
+    return 0;
+  l = sizeof(v);
+  if (getsockopt(kfd, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) || v != 1)
+    return 0;
+  if (getsockname(kfd, (struct sockaddr *)&ss, &sl) || ss.ss_family != domain)
+    return 0;
+  uint16_t p = domain == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+                                 : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  return p == port;
+}
+
+int conn_relisten(pid_t pid, uint64_t want_id, const struct enoipc_relisten *rq, const uint8_t *opts,
+                  uint32_t opts_len, int pfd, int tfd, int memfd, int kfd, uint64_t *id)
+{
+  int err = EINVAL;
+  struct enoshm *shm = NULL;
+  size_t len = 0;
+  struct stat pst;
+  uint64_t cookie = 0;
+  socklen_t cl = sizeof(cookie);
+  *id = 0;
+  const char *bad = (rq->domain != AF_INET && rq->domain != AF_INET6) || rq->addr.port == 0 ? "address"
+                    : !fd_is_tund_pair(pfd) || fstat(pfd, &pst)                           ? "the program's end"
+                    : !fd_is_tund_pair(tfd)                                                ? "tund's end"
+                    : kfd >= 0 && !kfd_ok(kfd, rq->domain, rq->addr.port)                  ? "kernel listener"
+                                                                                           : NULL;
+  if (bad) {
+    tund_log_limited(LOG_WARN_, "RELISTEN from pid %d refused: bad %s", (int)pid, bad);
+    goto fail;
+  }
+  if (getsockopt(pfd, SOL_SOCKET, SO_COOKIE, &cookie, &cl) || cl != sizeof(cookie))
+    cookie = 0;
+  /* already back (another process that holds it asked first) */
+  for (struct conn *c = conn_first(); c; c = c->next)
+    if (!c->dead && c->kind == CK_LISTENER && c->p_ino == pst.st_ino && c->p_cookie == cookie) {
+      *id = c->id;
+      err = 0;
+      goto fail;               /* (closes what we were given) */
+    }
+  if (!(shm = relisten_map(memfd, &len))) {
+    tund_log_limited(LOG_WARN_, "RELISTEN from pid %d refused: bad memory", (int)pid);
+    goto fail;
+  }
+  uint32_t queued_sent = shm->st.accepted;   /* records the old tund wrote */
+  struct conn *c = conn_adopt(rq->domain, want_id, tfd, memfd, shm, len, &err);
+  if (!c)
+    goto fail;
+  tfd = memfd = -1;            /* c's now */
+  shm = NULL;
+  err = 0;
+  c->p_ino = pst.st_ino;
+  c->p_cookie = cookie;
+  c->pid = pid;
+  c->kind = CK_NEW;
+  c->v6only = rq->v6only != 0;
+  c->reuseaddr = rq->reuseaddr != 0;
+  c->keepalive = rq->keepalive != 0;
+  c->nodelay = rq->nodelay != 0;
+  c->linger0 = rq->linger0 != 0;
+  if (rq->keep_idle >= 1 && rq->keep_idle <= 32767)
+    c->keep_idle = rq->keep_idle * 1000u;
+  if (rq->keep_intvl >= 1 && rq->keep_intvl <= 32767)
+    c->keep_intvl = rq->keep_intvl * 1000u;
+  if (rq->keep_cnt >= 1 && rq->keep_cnt <= 32767)
+    c->keep_cnt = rq->keep_cnt;
+  /* the program's options (ctl_req_parse checked their shape) */
+  for (uint32_t off = 0; off < opts_len;) {
+    struct enoipc_opt o;
+    memcpy(&o, opts + off, sizeof(o));
+    if ((err = conn_setopt(c, o.level, o.name, opts + off + sizeof(o), o.len)))
+      break;
+    off += (uint32_t)sizeof(o) + o.len;
+  }
+  struct enoipc_addr bound;
+  const char *step = "an option";
+  if (!err) {
+    step = "bind";
+    err = conn_bind(c, &rq->addr, kfd >= 0, &bound);
+  }
+  if (!err) {
+    step = "listen";
+    err = conn_listen(c, rq->backlog, kfd);
+    kfd = -1;                  /* conn_listen's now, whatever it said */
+  }
+  if (err) {
+    tund_log_limited(LOG_WARN_, "listener on port %u of pid %d could not be made again: %s (at %s)",
+                     (unsigned)rq->addr.port, (int)pid, strerror(err), step);
+    conn_abort(c, err);
+    goto fail;
+  }
+  /* what the old tund handed to the program's end and it has not taken
+   * counts against the backlog (listener_queued) */
+  c->acc_sent = queued_sent;
+  c->st.accepted = queued_sent;
+  conn_publish(c);
+  *id = c->id;
+  log_info("listener on port %u of pid %d taken over from a tund before us (connection %llu)",
+           (unsigned)rq->addr.port, (int)pid, (unsigned long long)c->serial);
+  close(pfd);
+  return 0;
+fail:
+  if (shm)
+    munmap(shm, len);
+  close(pfd);
+  if (tfd >= 0)
+    close(tfd);
+  if (memfd >= 0)
+    close(memfd);
+  if (kfd >= 0)
+    close(kfd);
+  return err;
 }

@@ -41,7 +41,9 @@ static void sig_event(struct ev *ev, uint32_t events)
   struct signalfd_siginfo si;
   (void)events;
   while (read(ev->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-    if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT || si.ssi_signo == SIGHUP) {
+    if (si.ssi_signo == SIGHUP) {
+      tund_reload();           /* reload.c: never exits */
+    } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
       log_info("signal %u: closing %zu connections and exiting", si.ssi_signo, conn_count());
       loop_stop();
     }
@@ -65,8 +67,10 @@ static void usage(FILE *f)
     "Settings (in FILE as `key = value`; '-' and '_' are the same on the command line):\n"
     "  tun=NAME mtu=1280..65535 txqueuelen=N host_ipv4=A/N lwip_ipv4=A\n"
     "  host_ipv6=A/N|none lwip_ipv6=A tun_attach=yes|no offload=yes|no real_hosts=yes|no\n"
-    "  socket=PATH (default $ENOSHIM_SOCKET, $XDG_RUNTIME_DIR/enoshim/tund.sock,\n"
-    "    /tmp/enoshim-$UID/tund.sock)  user=NAME pidfile=PATH keylog=PATH\n"
+    "  socket=PATH (default $ENOSHIM_SOCKET; run by root /run/enoshim/tund.sock,\n"
+    "    else $XDG_RUNTIME_DIR/enoshim/tund.sock)  user=NAME pidfile=PATH keylog=PATH\n"
+    "  allow_users=NAME,...|* allow_groups=NAME,... (whom tund serves besides its\n"
+    "    own user and root; default: everybody when run by root, else nobody)\n"
     "  ring_size=4k..64M time_wait_max=N direct=PREFIX,...\n"
     "  eno_teps=21,24,23 eno_enable_connect=yes eno_enable_listen=yes\n"
     "  eno_bad_connect_ports=443,993 eno_bad_listen_ports=... eno_drop_syn_after=0..16\n"
@@ -181,6 +185,8 @@ static int parse_command_line(int argc, char **argv, int *ready_fd)
     rc = 2;
     goto out;
   }
+  if (cfgfile && *cfgfile)
+    reload_note_file(cfgfile, 0);   /* SIGHUP reads it again (reload.c) */
   tund_log_plain = 1;
   for (int k = 0; k < n && rc < 0; k++) {
     struct cl_opt *o = &opts[k];
@@ -188,6 +194,7 @@ static int parse_command_line(int argc, char **argv, int *ready_fd)
       continue;
     if (!strcmp(o->name, "verbose") && !o->val) {
       tund_log_level = LOG_DEBUG_;
+      reload_note_verbose();
     } else if (!strcmp(o->name, "ready_fd")) {
       char *end;
       errno = 0;
@@ -199,6 +206,8 @@ static int parse_command_line(int argc, char **argv, int *ready_fd)
     } else {
       if (config_set(&cfg, o->name, o->val, NULL))
         rc = 2;
+      else
+        reload_note_setting(o->name, o->val);
     }
   }
   tund_log_plain = 0;
@@ -226,6 +235,10 @@ int main(int argc, char **argv)
     return enoctl_main(argc, argv);
 
   config_defaults(&cfg);
+  /* file capabilities: settings only from the administrator's file (secure.c) */
+  int src = secure_settings(&cfg, argc, argv);
+  if (src >= 0)
+    return src;
   int rc = parse_command_line(argc, argv, &ready_fd);
   if (rc >= 0)
     return rc;
@@ -233,14 +246,11 @@ int main(int argc, char **argv)
     tund_log_level = LOG_DEBUG_;
   /* Loopback destinations are always connected directly by the shim; the
    * list sent to programs starts with them. */
-  {
-    struct prefix lo4 = { .family = AF_INET, .len = 8, .addr = { 127 } };
-    struct prefix lo6 = { .family = AF_INET6, .len = 128, .addr = { [15] = 1 } };
-    memmove(&cfg.direct[2], &cfg.direct[0], sizeof(cfg.direct[0]) * (size_t)cfg.n_direct);
-    cfg.direct[0] = lo4;
-    cfg.direct[1] = lo6;
-    cfg.n_direct += 2;
-  }
+  config_add_loopback_direct(&cfg);
+  /* the control socket's path and directory, before anything is set up:
+   * tund refuses a directory it does not own or others can write (client.c) */
+  if (ctl_prepare(&cfg))
+    return 1;
 
   if (sodium_init() < 0) {
     log_err("libsodium failed to initialise");

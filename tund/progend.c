@@ -11,8 +11,11 @@
  * on the pending list, run by conn_run_pending() at the end of the turn.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -30,17 +33,26 @@ void conn_publish(struct conn *c)
   enoshm_status_end(c->shm);
 }
 
-/* rx readiness: one token byte while the ring has something to report. */
+/* The token bytes of one grant, in one send (shm.h): a program thread
+ * waiting in read() takes one, the other keeps the fd readable. */
+static void conn_send_grant(struct conn *c)
+{
+  static const char grant[ENOSHM_GRANT] = { 'r', 'r' };
+  ssize_t w = send(c->tfd, grant, sizeof(grant), MSG_DONTWAIT | MSG_NOSIGNAL);
+  (void)w;
+}
+
+/* rx readiness: one grant while the ring has something to report. */
 void conn_rx_notify(struct conn *c)
 {
   uint32_t exp = 0;
   if (c->tfd < 0 || c->t_wr_shut || c->t_eof || c->prog_closed)
     return;                    /* nobody left to read a token */
+  if (c->kind == CK_LISTENER)
+    return;                    /* its pair carries accept records only (it may outlive us: RELISTEN) */
   atomic_thread_fence(memory_order_seq_cst);   /* rx_prod before rx_tok (shm.h) */
-  if (atomic_compare_exchange_strong(&c->shm->rx_tok, &exp, 1)) {
-    ssize_t w = send(c->tfd, "r", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void)w;
-  }
+  if (atomic_compare_exchange_strong(&c->shm->rx_tok, &exp, 1))
+    conn_send_grant(c);
 }
 
 /* EOF for the program: the flag, a token, and our end shut for writing. */
@@ -76,6 +88,8 @@ static ssize_t conn_drain_t(struct conn *c)
     if (reads == 16)
       return total;
     ssize_t n = recv(c->tfd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n > 0)
+      c->t_drained += (uint64_t)n;
     if (n > 0 && (size_t)n < sizeof(buf)) {
       /* a unix stream recv takes everything queued up to the buffer's size:
        * less means empty now (no second call just to see EAGAIN) */
@@ -99,6 +113,60 @@ static ssize_t conn_drain_t(struct conn *c)
   }
 }
 
+/* The name of process pid (/proc/PID/comm), "?" if it cannot be read. */
+static void comm_of(pid_t pid, char out[16])
+{
+  char path[40];
+  snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+  snprintf(out, 16, "?");
+  int fd = pid > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+  if (fd < 0)
+    return;
+  ssize_t n = read(fd, out, 15);
+  close(fd);
+  if (n > 0) {
+    out[n] = 0;
+    char *nl = strchr(out, '\n');
+    if (nl)
+      *nl = 0;
+  }
+}
+
+/* Bytes written around the shim: every byte the shim writes to its end of
+ * the pair (filler, wait bytes) it first declares in p2t_decl (shim/io.c
+ * pair_write); what we drained beyond that came from a write() the shim did
+ * not see — glibc's stdio on a FILE the shim did not make, syscall(SYS_write),
+ * a static program that inherited the socket.  Those bytes were meant for the
+ * peer and cannot reach it in order any more: fail the connection loudly
+ * rather than let the program's write() have "succeeded" (README, errors).
+ *
+ * No false alarm: a shim write raises p2t_decl (an atomic RMW) before its
+ * write() system call, and lowers it after a short write only by the bytes
+ * that did not go in, so at every instant p2t_decl >= the bytes the shim has
+ * put in the pair; we read p2t_decl after our recv() returned the bytes, and
+ * the kernel orders their write() before that recv(), so the value we load
+ * counts every shim byte we hold (t_drained <= bytes written <= p2t_decl).
+ * The program can raise p2t_decl as it likes (it is its memory): that only
+ * hides its own bypass from this check.  Returns 1 if the connection was
+ * failed. */
+static int conn_bypass_check(struct conn *c)
+{
+  if (c->kind == CK_LISTENER || c->dead || !c->shm)
+    return 0;
+  uint64_t decl = atomic_load_explicit(&c->shm->p2t_decl, memory_order_acquire);
+  if (c->t_drained <= decl)
+    return 0;
+  char comm[16];
+  comm_of(c->pid, comm);
+  log_warn("conn %llu: %s[%d] wrote %llu bytes to its socket around libenoshim (a raw write system "
+           "call, stdio the shim did not wrap, or a program without the shim); they cannot reach the "
+           "peer in order: connection reset, the program gets EIO",
+           (unsigned long long)c->serial, comm, (int)c->pid,
+           (unsigned long long)(c->t_drained - decl));
+  conn_abort(c, EIO);
+  return 1;
+}
+
 /* Room in the tx ring as the program sees it (for writability). */
 static uint64_t conn_tx_free(struct conn *c)
 {
@@ -120,8 +188,11 @@ void conn_update_writable(struct conn *c)
   /* NEW/BOUND: not drained.  The shim fills its end only once it has asked
    * for a connect; a posted CONNECT may reach us after the filler does, and
    * draining then would wake a blocking connect() before anything happened. */
-  if (can && conn_drain_t(c) > 0)
+  if (can && conn_drain_t(c) > 0) {
+    if (conn_bypass_check(c))
+      return;
     conn_mark_pending(c);    /* look at the rings again: see conn_drain_t() */
+  }
 }
 
 /* The connection failed or was reset: publish, wake the program, forget it.
@@ -237,16 +308,13 @@ void conn_kick(struct conn *c)
   conn_update_writable(c);
 }
 
-/* The program set rx_tok back to 1 itself (it raced our publication, see
- * shm.h) and asks for the one token that flag now stands for. */
+/* ENOIPC_KICK_REARM: the shim of the one-byte token asked for a token it
+ * had taken back.  Grants (shm.h) never need one: a shim taking the flag
+ * back keeps the rest of its grant in the pair.  Sending bytes the program
+ * does not count on would make its fd readable for nothing, so this is a
+ * plain kick. */
 void conn_kick_rearm(struct conn *c)
 {
-  if (c->dead)
-    return;
-  if (c->tfd >= 0 && !c->t_wr_shut) {
-    ssize_t w = send(c->tfd, "r", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void)w;
-  }
   conn_kick(c);
 }
 

@@ -159,15 +159,43 @@ int conn_listen(struct conn *c, int backlog, int kfd)
   c->st.state = ENOSHM_S_LISTENING;
   ipaddr_to_shm(&c->pcb->local_ip, c->pcb->local_port, c->domain, &c->st.local);
   conn_publish(c);
+  /* Listening on "any" (not on lwIP's own address only): other hosts
+   * dialing this host's real addresses on the port reach it (tund/nat.h),
+   * if the program holds that port of the host (access.c) */
+  char why[120];
+  int publish = ip_addr_isany(&c->pcb->local_ip) && c->pcb->local_port;
+  if (publish && !access_kfd_holds_port(kfd, c->pcb->local_port, why, sizeof(why))) {
+    tund_log_limited(LOG_WARN_, "listener %llu: port %u not published to other hosts: %s",
+                     (unsigned long long)c->serial, c->pcb->local_port, why);
+    publish = 0;
+  }
   if (kfd >= 0)
     listener_add_kernel(c, kfd);
-  /* Listening on "any" (not on lwIP's own address only): other hosts
-   * dialing this host's real addresses on the port reach it (tund/nat.h). */
-  if (ip_addr_isany(&c->pcb->local_ip) && c->pcb->local_port) {
+  if (publish) {
     c->published = c->pcb->local_port;
     nat_publish(c->published);
   }
   return 0;
+}
+
+/* The program keeps copies of tund's end of a listener's pair and of its
+ * memory, so that the listener can be handed to the next tund if this one
+ * dies (shim/relisten.c, listener.c conn_relisten).  Copies only: the
+ * program holds its own end anyway, and this end lets it write nothing we
+ * read but its own doorbells and accept records to itself. */
+int conn_kept_ends(struct conn *c, int fds[2])
+{
+  if (c->kind != CK_LISTENER || c->tfd < 0 || c->memfd < 0)
+    return 0;
+  fds[0] = fcntl(c->tfd, F_DUPFD_CLOEXEC, 0);
+  fds[1] = fcntl(c->memfd, F_DUPFD_CLOEXEC, 0);
+  if (fds[0] >= 0 && fds[1] >= 0)
+    return 2;
+  if (fds[0] >= 0)
+    close(fds[0]);
+  if (fds[1] >= 0)
+    close(fds[1]);
+  return 0;                    /* out of descriptors: the listener just will not outlive us */
 }
 
 int conn_connect(struct conn *c, const struct enoipc_addr *a)
@@ -372,7 +400,11 @@ int conn_shutdown(struct conn *c, int how)
   if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
     return EINVAL;
   if (c->kind == CK_LISTENER) {
-    /* like Linux: shutting down a listener stops it; accept() then fails */
+    /* like Linux: shutting down a listener stops it; accept() then fails.
+     * The pair is shut down first: the program's shim holds a copy of our
+     * end (conn_kept_ends), so closing ours would not end its accept(). */
+    if (c->tfd >= 0)
+      shutdown(c->tfd, SHUT_RDWR);
     conn_abort(c, EINVAL);
     return 0;
   }
@@ -404,13 +436,21 @@ void conn_forked(const uint64_t *ids, size_t n)
   }
 }
 
+/* The fd sent is the program's end of a pair: holding it is the right to
+ * the socket.  It is recognised by its socket cookie, which the kernel never
+ * gives twice (inode numbers of sockets can come round again); by its inode
+ * only where the kernel has no SO_COOKIE. */
 int conn_attach(int pairfd, uint64_t *id, uint32_t *kind, int *memfd, uint32_t *shm_size)
 {
   struct stat st;
+  uint64_t cookie = 0;
+  socklen_t cl = sizeof(cookie);
   if (fstat(pairfd, &st) || !S_ISSOCK(st.st_mode))
     return EBADF;
+  if (getsockopt(pairfd, SOL_SOCKET, SO_COOKIE, &cookie, &cl) || cl != sizeof(cookie))
+    cookie = 0;
   for (struct conn *c = conn_first(); c; c = c->next) {
-    if (c->dead || c->p_ino != st.st_ino || c->memfd < 0)
+    if (c->dead || c->p_ino != st.st_ino || c->p_cookie != cookie || c->memfd < 0)
       continue;
     *id = c->id;
     *kind = c->kind == CK_LISTENER ? ENOIPC_KIND_LISTENER : ENOIPC_KIND_STREAM;

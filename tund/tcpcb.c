@@ -152,8 +152,11 @@ static void on_err(void *arg, err_t err)
     return;
   c->pcb = NULL;           /* lwIP freed it */
   int e = lwip_err_to_errno(err);
+  /* A reset while connect() waits: answering the SYN, the kernel's
+   * ECONNREFUSED; after TCP's handshake (the TEP's still running), the
+   * connection had been accepted and is reset: ECONNRESET. */
   if (c->st.state == ENOSHM_S_CONNECTING && err == ERR_RST)
-    e = ECONNREFUSED;
+    e = c->tcp_up ? ECONNRESET : ECONNREFUSED;
   if (c->st.state == ENOSHM_S_CONNECTING && err == ERR_ABRT)
     e = c->connect_errno ? c->connect_errno : ETIMEDOUT;
   if (c->closing) {
@@ -277,6 +280,7 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
     return ERR_OK;
   (void)err;
   cb_aborted = NULL;
+  c->tcp_up = 1;
   conn_set_addrs(c);
   c->st.local.port = pcb->local_port;
   if (crypt_start(c))
@@ -335,6 +339,8 @@ static err_t on_accept(void *arg, struct tcp_pcb *npcb, err_t err)
   c->pfd = pfd;
   c->pfd_valid = 1;
   c->pid = l->pid;
+  memcpy(c->users, l->users, sizeof(c->users));   /* the listener's holders see it */
+  c->n_users = l->n_users;
   c->nodelay = l->nodelay;
   c->keepalive = l->keepalive;
   c->keep_idle = l->keep_idle;
@@ -344,6 +350,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *npcb, err_t err)
   c->listener = l;
   l->n_embryonic++;
   c->accepted = 1;
+  c->tcp_up = 1;
   crypt_inherit_opts(c, l);
   conn_setup_pcb(c, npcb);
   conn_set_addrs(c);

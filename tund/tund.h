@@ -54,6 +54,7 @@ void loop_defer_free(void (*fn)(void *), void *p);
 /* ---- config.c --------------------------------------------------------------- */
 
 #define TUND_MAX_PORTS 64
+#define TUND_MAX_ALLOW 64
 struct tund_config {
   char tun_name[IFNAMSIZ];
   int  tun_attach;            /* persistent TUN owned by the user: no configuration */
@@ -98,6 +99,11 @@ struct tund_config {
   uid_t uid;
   gid_t gid;
   char pidfile[256];
+  /* access.c: whom tund serves besides its own uid and root */
+  int  allow_all_users;       /* allow_users = * */
+  int  n_allow_uids, n_allow_gids;
+  uid_t allow_uids[TUND_MAX_ALLOW];
+  gid_t allow_gids[TUND_MAX_ALLOW];
 };
 extern struct tund_config cfg;
 void config_defaults(struct tund_config *c);
@@ -120,7 +126,21 @@ void tun_loopback_poll(void);
 /* ---- priv.c ------------------------------------------------------------------- */
 int  priv_drop(const struct tund_config *c);          /* 0 or -1 (logged) */
 
+/* ---- access.c: who may use tund, see and act on what ------------------------------ */
+int  access_parse(struct tund_config *c, const char *key, const char *val, char *why, size_t whylen);
+void access_start(const struct tund_config *c);   /* before the privilege drop */
+uid_t access_tund_uid(void);
+int  access_admin(uid_t uid);                      /* root or tund's own uid */
+int  access_serves_others(void);
+int  access_client_ok(int fd, uid_t uid, gid_t gid, char *why, size_t whylen);
+int  access_kfd_holds_port(int kfd, uint16_t port, char *why, size_t whylen);  /* publishing (request.c) */
+
+/* ---- secure.c: tund with privileges its user does not have (file capabilities) -- */
+#define TUND_SECURE_CONF "/etc/enoshim/tund.conf"
+int  secure_settings(struct tund_config *c, int argc, char **argv);   /* -1 go on, else exit status */
+
 /* ---- client.c: control connections -------------------------------------------- */
+int  ctl_prepare(struct tund_config *c);   /* before the TUN: the socket's path and directory */
 int  ctl_listen(const char *path);
 void ctl_close_all(void);
 
@@ -149,6 +169,13 @@ int  conn_getopt(struct conn *c, int level, int name, uint8_t *val, uint32_t *le
 int  conn_shutdown(struct conn *c, int how);
 void conn_forked(const uint64_t *ids, size_t n);
 int  conn_attach(int pairfd, uint64_t *id, uint32_t *kind, int *memfd, uint32_t *shm_size);
+/* listener.c: a listener made by a tund that died, handed over (shim/relisten.c).
+ * Takes every fd; *id: the listener's id (0 on failure). */
+int  conn_relisten(pid_t pid, uint64_t want_id, const struct enoipc_relisten *rq, const uint8_t *opts,
+                   uint32_t opts_len, int pfd, int tfd, int memfd, int kfd, uint64_t *id);
+/* request.c: after a listen() that made c a listener, copies of tund's end of
+ * its pair and of its memfd for the program to keep: 2, or 0 */
+int  conn_kept_ends(struct conn *c, int fds[2]);
 /* Fill a status entry; iterate with conn_status_next (NULL starts). */
 struct conn *conn_status_next(struct conn *prev, struct enoipc_status_entry *e);
 int  conn_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen);
@@ -176,7 +203,18 @@ void crypt_module_free(void);
 int  enoctl_main(int argc, char **argv);
 
 int  keylog_open(const char *path);
+int  keylog_reopen(const char *path);      /* SIGHUP: 0, or -1 (the old file stays) */
 void keylog_write(const char *line);
+
+/* ---- reload.c: SIGHUP reads the settings again --------------------------------- */
+/* what main.c did at start: the file read ("" none; secure: the
+ * administrator's file of a tund with file capabilities), each command-line
+ * setting applied over it, -v */
+void reload_note_file(const char *path, int secure);
+void reload_note_setting(const char *key, const char *val);
+void reload_note_verbose(void);
+void config_add_loopback_direct(struct tund_config *c);
+void tund_reload(void);
 
 /* Reading a level-triggered fd until EAGAIN costs a read that finds nothing
  * on every wake-up.  While wake-ups keep bringing one item each (packets on

@@ -24,25 +24,40 @@
  * Indices are free-running 64-bit byte counters; position = index & (size-1).
  *
  * Readiness hand-shake with the socketpair (DESIGN.md "One real fd per
- * socket"; model in tests/spin/readiness.pml):
+ * socket"; model in tests/spin/readiness.pml).  The program's side uses only
+ * read(), write() and poll() on its end (and write() on its doorbell
+ * connection): system calls that sandboxes such as OpenSSH's seccomp filter
+ * leave to a sandboxed child, so an established socket works there.
  *   rx: after publishing bytes (or EOF/error) tund does CAS(rx_tok, 0 -> 1)
- *       and, if it won, writes one token byte to its end of the pair, so the
- *       program's fd is readable.  The program, when it finds the ring empty,
- *       consumes the token (exactly one byte), stores rx_tok = 0, and re-checks
- *       the ring; if bytes arrived in between it sets rx_tok back to 1 by CAS
- *       and asks tund for a token with an ENOIPC_KICK message.
+ *       and, if it won, writes a grant of ENOSHM_GRANT token bytes in one
+ *       send to its end of the pair, so the program's fd is readable.  A
+ *       program thread waiting for data blocks in read() of ONE byte (the
+ *       kernel's blocking, O_NONBLOCK, SO_RCVTIMEO and SA_RESTART rules
+ *       apply as they are): it takes one byte of the grant (tok_taken = 1),
+ *       and the other keeps the fd readable for everyone else.  When the
+ *       program finds the ring empty it gives the grant back: it stores
+ *       rx_tok = 0, re-checks the ring (and EOF); if bytes slipped in it
+ *       takes the grant back by CAS(0 -> 1) (the bytes still in the pair
+ *       stand for it), otherwise — or if tund won that CAS and is writing a
+ *       new grant — it reads the rest of the old grant (ENOSHM_GRANT -
+ *       tok_taken bytes, which come before any newer grant in the stream)
+ *       and sets tok_taken = 0.  So the program never asks tund for a token.
  *   tx: when the ring is full (or a connect is in progress) the program fills
  *       its end's small send buffer with filler bytes so that its fd stops
- *       being writable; tund reads (drains) them when the ring has room
- *       again and the connection can take data.
+ *       being writable; a blocking writer then blocks in one more write()
+ *       of the filler until tund drains (reads) the pair, which it does when
+ *       the ring has room again and the connection can take data.  Every
+ *       filler byte is declared in p2t_decl before it is written (see
+ *       tund/progend.c conn_drain_t: bytes tund drains beyond what was
+ *       declared were written around the shim, and the connection fails).
  *   wakeups of tund: tund sets bits in `wants` when it waits for something
  *       the program does (new tx bytes, rx space, accepts); the program clears
  *       a bit with an atomic exchange and, if it was set, rings the doorbell:
- *       an ENOIPC_KICK on its control connection when that is free at once,
- *       else one byte on its end of the pair (any byte wakes tund).  The
- *       control connection is preferred because tund's reading a byte from
- *       the pair wakes the program's own blocking recv() for nothing
- *       (shim/io.c ring_doorbell()).
+ *       an ENOIPC_KICK written to its doorbell connection (shim/ctl.c
+ *       bell_ring), a non-blocking SOCK_SEQPACKET connection to tund of its
+ *       own, never the socket's pair: a byte tund reads from the pair wakes
+ *       the program's own blocking read() for nothing (unix_write_space),
+ *       and the pair may be full of filler.
  */
 #ifndef ENOSHIM_SHM_H
 #define ENOSHIM_SHM_H
@@ -52,13 +67,13 @@
 #include <stddef.h>
 #include <string.h>
 #include <pthread.h>
-#include <sched.h>
 #include <time.h>
 
 #include "tcpinc.h"
 
 #define ENOSHM_MAGIC        0x4d534e45u   /* "ENSM" */
-#define ENOSHM_VERSION      1u
+#define ENOSHM_VERSION      2u    /* 2: two-byte grants, p2t_decl, tok_taken */
+#define ENOSHM_GRANT        2u    /* token bytes tund writes per grant (see above) */
 #define ENOSHM_HDR_SIZE     4096u
 #define ENOSHM_RING_MIN     4096u
 #define ENOSHM_RING_MAX     (64u << 20)
@@ -142,6 +157,7 @@ struct enoshm {
   _Alignas(64) _Atomic uint32_t rx_tok;    /* rx token hand-shake */
   _Atomic uint32_t wants;                  /* ENOSHM_WANT_* */
   _Atomic uint32_t acc_cons;               /* listener: records the program took */
+  _Atomic uint64_t p2t_decl;               /* bytes the shim wrote (or is writing) to its end */
   _Alignas(64) _Atomic uint32_t seq;       /* status seqlock */
   struct enoshm_status st;
 
@@ -150,6 +166,7 @@ struct enoshm {
   _Alignas(64) pthread_mutex_t rx_lock;
   pthread_mutex_t tx_lock;
   _Atomic uint32_t locks_ready;
+  uint32_t tok_taken;        /* under rx_lock: bytes of the current grant a wait took */
 };
 
 _Static_assert(sizeof(struct enoshm) <= ENOSHM_HDR_SIZE, "enoshm header must fit its page");
@@ -276,9 +293,10 @@ static inline void enoshm_status_end(struct enoshm *m)
 /* Program side: consistent snapshot of the status block.  A writer can be
  * preempted inside an update for a scheduler time slice or more, so the
  * reader waits for it rather than give up after a short spin: it spins a
- * little, then yields, then sleeps, and returns the last bytes only after
- * ~1 s of one unchanging odd sequence number — when tund died in the middle of an update
- * (the program then also sees its socket hang up). */
+ * little, then sleeps (nanosleep: sandboxes that allow little else allow
+ * it, sched_yield they often do not), and returns the last bytes only after
+ * ~1 s of one unchanging odd sequence number — when tund died in the middle
+ * of an update (the program then also sees its socket hang up). */
 static inline void enoshm_status_read(struct enoshm *m, struct enoshm_status *out)
 {
   uint32_t stuck_at = 0;        /* odd value seen on the previous look */
@@ -290,13 +308,11 @@ static inline void enoshm_status_read(struct enoshm *m, struct enoshm_status *ou
     if (!(s1 & 1) || s1 != stuck_at)
       tries = 0;
     stuck_at = s1;
-    int give_up = tries >= 1000 + 1000 + 8000;
+    int give_up = tries >= 1000 + 20000;
     if ((s1 & 1) && !give_up) {
-      if (tries >= 2000) {
-        struct timespec ts = { 0, 100000 };     /* 100 us */
+      if (tries >= 1000) {
+        struct timespec ts = { 0, 50000 };      /* 50 us */
         nanosleep(&ts, NULL);
-      } else if (tries >= 1000) {
-        sched_yield();
       }
       tries++;
       continue;

@@ -277,7 +277,8 @@ def case_b_last_valid_tcpcrypt(r):
 def case_b_tcpcrypt(r):
     """(b) with a tcpcrypt TEP: SYN-ACK 45 04 01 23 -> tund's ACK carries 45 02,
     and so does its Init1 segment (and Init1's retransmission, identical),
-    since we send no non-SYN segment; then we reset"""
+    since we send no non-SYN segment; then we reset: connect() says
+    ECONNRESET (the TCP connection was up), not ECONNREFUSED"""
     h = host("A")
     tun = Tun(h["tun"])
     port = new_port()
@@ -316,6 +317,10 @@ def case_b_tcpcrypt(r):
         prog.kill()
     check(prog.value("connect") not in (None, "ok"),
           "connect() succeeded although the tcpcrypt handshake never completed: %s" % prog.text())
+    # TCP's handshake had completed: a reset, not a refusal (that is a RST
+    # answering the SYN)
+    check(prog.value("connect") == "ECONNRESET",
+          "connect() reset during the tcpcrypt handshake said %s, expected ECONNRESET" % prog.value("connect"))
 
 
 def syn_rtx(r, x, want_drop):

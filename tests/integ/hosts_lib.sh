@@ -291,6 +291,25 @@ expect_encrypted() {
   fail "$name: its connection was not seen encrypting on both hosts while it ran (host 1's streams to port $port: ${r#no })"
 }
 
+# expect_encrypted_outcome NAME CLIENT_LOG SERVER_LOG PORT: for clients too
+# short-lived to be watched in enoctl status.  Both sides ran with the shim's
+# outcome lines on (enorun --debug, shim/outcome.c): the client's log has
+# "-> IP2:PORT: encrypted (..., session S, ...)" and the server's a line
+# "<- ...: encrypted (..., session S, ...)" with the same (short) session ID.
+expect_encrypted_outcome() {
+  local name=$1 clog=$2 slog=$3 port=$4 sids sid
+  sids=$(grep -ho -- "-> $IP2:$port: encrypted ([^)]*session [0-9a-f]*" "$clog" | sed 's/.*session //' | sort -u)
+  [ -n "$sids" ] || fail "$name: the client said no encrypted connection to $IP2:$port: $(grep -h 'enoshim\[' "$clog" | head -3)"
+  for sid in $sids; do
+    if grep -q -- "<- .*: encrypted ([^)]*session $sid" "$slog"; then
+      ENC_SID=$sid
+      note "$name: encrypted on both hosts, one session ID ($sid, from both programs' outcome lines)"
+      return 0
+    fi
+  done
+  fail "$name: client's session IDs ($sids) not among the server's encrypted connections: $(grep -h '<- ' "$slog" | head -3)"
+}
+
 # --- captures and the tcpcrypt oracle (crypt_lib.sh's, on host 1's side of
 # the link: CAP_NS, default host 1) ---
 CP=$PROGS/crypt_peer

@@ -9,7 +9,10 @@
  *   (state ESTABLISHED) and TCP_MAXSEG;
  *   getsockopt SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_ERROR, SO_ACCEPTCONN,
  *   and round trips of TCP_NODELAY, SO_KEEPALIVE, SO_REUSEADDR, TCP_KEEPIDLE,
- *   IPV6_V6ONLY; an unknown option: ENOPROTOOPT.
+ *   IPV6_V6ONLY; what Linux answers for SO_BINDTODEVICE (no device: length
+ *   0), IP_OPTIONS (none), SO_PEERCRED on TCP, IP_TTL, IP_TOS,
+ *   TCP_USER_TIMEOUT, TCP_CONGESTION (16 bytes); an unknown option:
+ *   ENOPROTOOPT.
  */
 #include "tprog.h"
 
@@ -140,6 +143,37 @@ int main(void)
   CHECK(geti(s, IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE") == 77, "TCP_KEEPIDLE");
   CHECK(geti(s, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF") > 0, "SO_RCVBUF");
   CHECK(geti(s, SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF") > 0, "SO_SNDBUF");
+
+  STEP("options servers read, answered as Linux answers them");
+  {
+    char dev[32];
+    socklen_t dl = sizeof(dev);
+    memset(dev, 'x', sizeof(dev));
+    CHECK(getsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, dev, &dl) == 0, "SO_BINDTODEVICE");
+    CHECK(dl == 0, "SO_BINDTODEVICE: length %u, Linux gives 0 (no device)", (unsigned)dl);
+    unsigned char ipo[40];
+    socklen_t il = sizeof(ipo);
+    CHECK(getsockopt(s, IPPROTO_IP, IP_OPTIONS, ipo, &il) == 0 && il == 0, "IP_OPTIONS: none (length %u)",
+          (unsigned)il);
+    struct ucred cr;
+    socklen_t cl = sizeof(cr);
+    CHECK(getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && cl == sizeof(cr), "SO_PEERCRED");
+    CHECK(cr.pid == 0 && cr.uid == (uid_t)-1 && cr.gid == (gid_t)-1, "SO_PEERCRED on TCP: %d %d %d", (int)cr.pid,
+          (int)cr.uid, (int)cr.gid);
+    CHECK(geti(s, IPPROTO_IP, IP_TTL, "IP_TTL") > 0, "IP_TTL");
+    seti(s, IPPROTO_IP, IP_TTL, 33, "IP_TTL");
+    CHECK(geti(s, IPPROTO_IP, IP_TTL, "IP_TTL") == 33, "IP_TTL after set 33");
+    CHECK(geti(s, SOL_SOCKET, SO_PRIORITY, "SO_PRIORITY") == 0, "SO_PRIORITY default");
+    seti(s, IPPROTO_IP, IP_TOS, 0x10, "IP_TOS");    /* (Linux derives SO_PRIORITY from it) */
+    CHECK(geti(s, IPPROTO_IP, IP_TOS, "IP_TOS") == 0x10, "IP_TOS after set 0x10");
+    CHECK(geti(s, IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT") == 0, "TCP_USER_TIMEOUT default");
+    seti(s, IPPROTO_TCP, TCP_USER_TIMEOUT, 5000, "TCP_USER_TIMEOUT");
+    CHECK(geti(s, IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT") == 5000, "TCP_USER_TIMEOUT after set");
+    char cc[64];
+    socklen_t ccl = sizeof(cc);
+    CHECK(getsockopt(s, IPPROTO_TCP, TCP_CONGESTION, cc, &ccl) == 0 && ccl == 16 && cc[0],
+          "TCP_CONGESTION: %u bytes (Linux copies 16)", (unsigned)ccl);
+  }
 
   STEP("TCP_INFO and TCP_MAXSEG");
   struct tcp_info ti;

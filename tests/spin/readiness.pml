@@ -3,22 +3,28 @@
  * socket (include/enoshim/shm.h, "Readiness hand-shake"), modelled statement
  * by statement after the code:
  *
- *   program, reader thread   shim/io.c   io_recv(), rx_settle(), ring_doorbell()
- *   program, writer thread   shim/io.c   io_send(); shim/sock.c io_fill(),
- *                                        io_wait_writable(), sock_connect()
+ *   program, reader thread   shim/io.c   io_recv(), rx_settle(), tok_wait(),
+ *                                        tok_drain(), ring_doorbell() ->
+ *                                        shim/ctl.c bell_ring()
+ *   program, writer thread   shim/io.c   io_send(), tx_fill_step(),
+ *                                        pair_write(), io_fill(),
+ *                                        io_wait_writable(); shim/sock.c
+ *                                        sock_connect()
  *   tund (one thread)        tund/progend.c conn_t_event(), conn_kick(),
- *                            conn_kick_rearm(), conn_rx_pump_plain(),
+ *                            conn_rx_pump_plain(),
  *                            conn_rx_notify(), conn_publish_eof(),
  *                            conn_tx_pump_plain(), conn_update_writable(),
- *                            conn_drain_t(), on_recv(), on_sent(),
- *                            conn_established(), conn_run_pending();
- *                            tund/loop.c loop_run() (one turn: events, then
- *                            the pending list); tund/client.c ENOIPC_KICK
+ *                            conn_drain_t(), conn_bypass_check(), on_recv(),
+ *                            on_sent(), conn_established(),
+ *                            conn_run_pending(); tund/loop.c loop_run() (one
+ *                            turn: events, then the pending list);
+ *                            tund/client.c ENOIPC_KICK
  *
  * The socketpair is two bounded byte queues kept as counters (ntok: token
- * bytes tund -> program; p2t: filler / doorbell / wait bytes program -> tund,
- * PCAP units before the program's end stops being writable; which byte is
- * which does not matter to anyone); the control socket is a FIFO channel.
+ * bytes tund -> program, a grant of GRANT at a time; p2t: filler and wait
+ * bytes program -> tund, PCAP units before the program's end is full; the
+ * shim declares each in `decl` (p2t_decl) before writing it); the doorbell
+ * connection (ENOIPC_KICK, shim/ctl.c bell_ring) is a FIFO channel.
  * The rings are counters (indices grow from 0; the ring size is RXN / TXN).
  * epoll on tund's end is edge-triggered: each write by the program queues an
  * edge; when tund's epoll_wait collects it the kernel re-polls the fd and
@@ -45,6 +51,19 @@
  * Build switches (tests/spin/run.sh uses them):
  *   -DNRX, -DNTX, -DRXN, -DTXN, -DLOW, -DWND, -DINFL, -DPCAP  sizes (below)
  *   -DNO_CONNECT   start established (skip sock_connect()'s filler phase)
+ *   -DNOFIN        the peer sends its bytes and no FIN (a request waiting for
+ *                  its answer): a byte left unreadable is not rescued by the
+ *                  EOF's grant; the reader stops once it has them all
+ *   -DPAIR_DOORBELL  a doorbell may also be a byte on the program's end of
+ *                  the pair (ring_doorbell()'s way when there is no doorbell
+ *                  connection): then a drain must look at the rings again
+ *   -DMIXED        the reader's fd is blocking, and before some of its
+ *                  read()s (any, nondeterministically) it waits in poll()
+ *   -DPOLLER       the reader is an event-driven program: it calls read()
+ *                  only when poll() says readable (a token byte queued, or
+ *                  tund's end shut), and its fd is non-blocking (the wait
+ *                  for a grant says EAGAIN instead of blocking); a ring with
+ *                  bytes and an unreadable fd is then a hang
  *   -DTSO          the store buffer above; -DNO_RX_FENCE: without the fence
  *   -DMUT_*        deliberate bugs, each of which a check must catch
  *                  (the model's own test: see README.md)
@@ -84,12 +103,13 @@
 #define PCAP 2         /* program's end of the pair: units of filler until unwritable */
 #endif
 #ifndef FILLMAX
-#define FILLMAX (2 * PCAP)   /* io_fill(): at most 64 sends of 4 KiB, a few pair-fulls */
+#define FILLMAX (2 * PCAP)   /* io_fill(): at most 16 sends of 16 KiB, a few pair-fulls */
 #endif
-#define CTLCAP 2       /* control socket (the program blocks when it is full) */
+#define CTLCAP 2       /* doorbell connection (the program waits in poll() when it is full) */
+#define GRANT 2        /* ENOSHM_GRANT: token bytes per grant */
 
-mtype = { WAKE, REARM };
-chan ctl = [CTLCAP] of { mtype };  /* program -> tund: ENOIPC_KICK */
+mtype = { WAKE };
+chan ctl = [CTLCAP] of { mtype };  /* program -> tund: ENOIPC_KICK on the doorbell connection */
 
 /* ---- shared memory (struct enoshm) ---- */
 byte rx_prod, rx_cons;             /* rx ring: tund produces, the program consumes */
@@ -107,8 +127,13 @@ bit  st_eof;                       /* ... and ENOSHM_F_RX_EOF */
 byte rxc_buf;
 bit  rxc_pending;
 
+/* ---- the program's part of the header ---- */
+byte tok_taken;                    /* bytes of the current grant a wait took (under rx_lock) */
+short credit;                      /* p2t_decl - tund's t_drained: declared, not yet drained
+                                      (the two counters themselves only grow) */
+
 /* ---- kernel state of the pair ---- */
-byte ntok;                         /* token bytes queued tund -> program (property b: <= 1) */
+byte ntok;                         /* token bytes queued tund -> program (property b: <= 2 GRANT) */
 byte p2t;                          /* bytes queued program -> tund */
 bit  p2t_edge;                     /* an EPOLLIN edge waits in tund's epoll */
 bit  t_wr_shut;                    /* tund did shutdown(tfd, SHUT_WR): the program reads EOF */
@@ -139,7 +164,7 @@ bit  reader_done, writer_done;
 /* ======================================================================== */
 
 /* tund is written as a state machine whose every transition is exactly one
- * access to shared state (memory, the pair, the control socket) together
+ * access to shared state (memory, the pair, the doorbell connection) together
  * with the purely local work that follows it up to the next such access
  * (advance()).  Local work commutes with everything the program does, so
  * this loses no interleaving (Lipton reduction) and keeps the state space
@@ -150,7 +175,7 @@ mtype = {
   T_RX_ENTRY, T_RX_READ, T_RX_STORE, T_RX_WANT, T_NOTIFY, T_CAS, T_SEND,
   T_EOF_CHECK, T_EOF_PUB, T_EOF_SHUT,
   T_TX_ENTRY, T_TX_READ, T_TX_WANT,
-  T_WR_ENTRY, T_WR_CHECK, T_WR_DRAIN, T_WR_BLOCK
+  T_WR_ENTRY, T_WR_CHECK, T_WR_DRAIN, T_WR_BLOCK, T_WR_BYPASS
 };
 
 /* local steps until the next shared access (or the end of the event) */
@@ -223,18 +248,15 @@ active proctype tund()
   /* tund/client.c ENOIPC_KICK: KICK_WAKE -> conn_kick() */
   :: atomic { tpc == T_IDLE && ctl?[WAKE] -> ctl?WAKE; ops = KICK; tpc = T_DISPATCH; advance() }
 
-  /* KICK_REARM -> conn_kick_rearm(): the token the program's flag stands for, then conn_kick() */
-  :: atomic { tpc == T_IDLE && ctl?[REARM] -> ctl?REARM;
-       if :: !t_wr_shut -> ntok++; assert(ntok <= 1) :: else -> skip fi;   /* (b) */
-       ops = KICK; tpc = T_DISPATCH; advance() }
-
   /* on_recv(): a data byte within the window */
   :: atomic { tpc == T_IDLE && established && net_left > 0 && rxq < WND ->
        net_left--; rxq++; ops = OP_RX; tpc = T_DISPATCH; advance() }
 
   /* on_recv(p == NULL): the peer's FIN, after its data, within the window */
+#ifndef NOFIN
   :: atomic { tpc == T_IDLE && established && net_left == 0 && !fin_in && rxq < WND ->
        fin_in = 1; ops = OP_RX; tpc = T_DISPATCH; advance() }
+#endif
 
   /* on_sent(): one byte acknowledged; tx_cons published (release store) */
   :: atomic { tpc == T_IDLE && tx_read > tx_cons -> tx_cons++;
@@ -300,8 +322,9 @@ active proctype tund()
        advance()
 #endif
      }
-  /* ... and, having won, one token byte (send(MSG_DONTWAIT)) */
-  :: atomic { tpc == T_SEND -> ntok++; assert(ntok <= 1); tpc = ret; advance() }   /* (b) */
+  /* ... and, having won, a grant (send(MSG_DONTWAIT) of GRANT bytes); what
+   * may still be queued is the rest of the grant before (b) */
+  :: atomic { tpc == T_SEND -> ntok = ntok + GRANT; assert(ntok <= 2 * GRANT); tpc = ret; advance() }   /* (b) */
   /* conn_publish_eof(): conn_publish(ENOSHM_F_RX_EOF), conn_rx_notify() */
   :: atomic { tpc == T_EOF_PUB -> eof_published = 1; st_eof = 1; ret = T_EOF_SHUT; tpc = T_NOTIFY; advance() }
   /* ... shutdown(tfd, SHUT_WR) */
@@ -340,18 +363,25 @@ active proctype tund()
    * may still hold bytes, so t_pending stays set and the pending turn comes
    * back here */
 #ifdef MUT_UNBOUNDED_DRAIN
-  :: atomic { tpc == T_WR_DRAIN && p2t > 0 -> p2t = 0; drained = 1 }
+  :: atomic { tpc == T_WR_DRAIN && p2t > 0 -> credit = credit - p2t; p2t = 0; drained = 1 }
 #else
-  :: atomic { tpc == T_WR_DRAIN && nreads < DRAIN_CAP && p2t > 0 -> p2t = 0; drained = 1; nreads++ }
+  :: atomic { tpc == T_WR_DRAIN && nreads < DRAIN_CAP && p2t > 0 -> credit = credit - p2t; p2t = 0;
+       drained = 1; nreads++ }
   :: atomic { tpc == T_WR_DRAIN && nreads == DRAIN_CAP ->
        pending = 1; drained = 0; nreads = 0; tpc = T_DISPATCH; advance() }
 #endif
   :: atomic { tpc == T_WR_DRAIN && nreads < DRAIN_CAP && p2t == 0 ->
-       t_pending = 0;
+       t_pending = 0; nreads = 0;
+       if :: drained -> tpc = T_WR_BYPASS :: else -> tpc = T_DISPATCH; advance() fi }
+  /* conn_bypass_check(): load p2t_decl after the recv() calls; the shim
+   * wrote nothing around itself here, so it must never find more drained
+   * than declared (no false alarm: that would reset a good connection) */
+  :: atomic { tpc == T_WR_BYPASS ->
+       assert(credit >= 0);           /* t_drained <= p2t_decl */
 #ifndef MUT_NO_PENDING
-       if :: drained -> pending = 1 :: else -> skip fi;
+       pending = 1;
 #endif
-       drained = 0; nreads = 0; tpc = T_DISPATCH; advance() }
+       drained = 0; tpc = T_DISPATCH; advance() }
 #ifdef MUT_BLOCKING_DRAIN
   /* mutant: a blocking recv(MSG_WAITALL) of a whole buffer */
   :: atomic { tpc == T_WR_BLOCK && p2t == PCAP -> p2t = 0; t_pending = 0; pending = 1;
@@ -380,22 +410,49 @@ active proctype tund()
 #endif
 
 mtype = {
-  R_CALL, R_STORE, R_WANTS, R_BELL, R_KICK, R_STATUS, R_RECHECK,
-  R_SETTLE, R_TOKEN, R_POLL, R_CLEAR, R_REPROD, R_REEOF, R_CAS, R_REARM,
+  R_POLL_IN, R_CHOOSE, R_CALL, R_STORE, R_WANTS, R_BELL, R_STATUS, R_RECHECK,
+  R_SETTLE, R_SPROD, R_CLEAR, R_REPROD, R_REEOF, R_CAS, R_DRAIN, R_DRAIN_POLL, R_POSTSETTLE,
   R_WAIT, R_WAIT_EOF, R_WAIT_PROD, R_DONE,
-  W_FILL, W_CONN, W_CONN_WAIT, W_ROOM, W_STORE, W_FETCH, W_BELL, W_KICK,
-  W_FULL_FILL, W_FULL_RECHECK, W_FULL_WAIT, W_DONE
+  W_FILL, W_FILL_W, W_FILL_D, W_CONN, W_CONN_WAIT, W_CONN_WAIT_W, W_CONN_WAIT_D, W_ROOM, W_STORE,
+  W_FETCH, W_BELL, W_PIECE, W_PIECE_W, W_PIECE_D, W_DONE
 };
 
-/* The reader thread: blocking recv() calls until EOF; each io_recv() takes
- * all there is or one byte (the caller's buffer size). */
+/* rx_settle() kept the grant: after a copy the next call, before a wait a new look */
+#define R_KEPT (ret == R_WAIT -> R_CALL : ret)
+/* after the copy: rx_settle() when the ring was emptied, else the next call
+ * (-DNOFIN: the peer sends no FIN; the reader stops once it has all, after
+ * the settle) */
+#ifdef NOFIN
+#define R_NEXT_COPY   (mycons == NRX -> R_DONE : R_NEXT)
+#else
+#define R_NEXT_COPY   R_NEXT
+#endif
+#define R_AFTER_COPY  if :: mycons == prod -> ret = R_NEXT_COPY; rpc = R_SETTLE :: else -> prod = 0; rpc = R_NEXT fi
+#if defined(POLLER)
+#define R_NEXT R_POLL_IN           /* poll(POLLIN) before every read() */
+#elif defined(MIXED)
+#define R_NEXT R_CHOOSE            /* poll(POLLIN) before some read()s */
+#else
+#define R_NEXT R_CALL
+#endif
+
+/* The reader thread: recv() calls until EOF; each io_recv() takes all there
+ * is or one byte (the caller's buffer size).  -DPOLLER: an event-driven
+ * reader with a non-blocking fd. */
 active proctype reader()
 {
-  mtype rpc = R_CALL, ret;         /* ret: where rx_settle() returns to */
-  byte prod, mycons, n;
+  mtype rpc = R_NEXT, ret;         /* ret: where rx_settle() returns to */
+  byte prod, mycons, n, k;
   bit eof;
 
   do
+#if defined(POLLER) || defined(MIXED)
+  /* poll(POLLIN): our end readable (token bytes, or tund shut its end) */
+  :: atomic { rpc == R_POLL_IN && (ntok > 0 || t_wr_shut) FLUSHED -> rpc = R_CALL }
+#endif
+#ifdef MIXED
+  :: atomic { rpc == R_CHOOSE -> if :: rpc = R_CALL :: rpc = R_POLL_IN fi }
+#endif
   /* ---- io_recv() ---- */
   /* prod = rx_prod (acquire); cons = ours */
   :: atomic { rpc == R_CALL ->
@@ -415,26 +472,18 @@ active proctype reader()
    * seen by the load is still set for the fetch_and (which drains the store
    * buffer); the fence before the load drains it in any case */
   :: atomic { rpc == R_WANTS && want_rxspace == 1 FLUSHED -> want_rxspace = 0; rpc = R_BELL }
-  :: atomic { rpc == R_WANTS && want_rxspace == 0 RX_FENCE_FLUSHED ->
-       if
-       :: mycons == prod -> ret = R_CALL; rpc = R_SETTLE     /* cons + n == prod: rx_settle() */
-       :: else -> prod = 0; rpc = R_CALL                      /* return; next call */
-       fi }
-  /* ring_doorbell(): ENOIPC_KICK on the control connection when
-   * ctl_try_doorbell() gets it, else one byte on our end (MSG_DONTWAIT) ... */
-  :: atomic { rpc == R_BELL FLUSHED ->
-       if
-       :: len(ctl) < CTLCAP -> rpc = R_KICK   /* MSG_DONTWAIT: only with room */
-       :: p2t < PCAP -> p2t++; p2t_edge = 1;
-          if :: mycons == prod -> ret = R_CALL; rpc = R_SETTLE :: else -> prod = 0; rpc = R_CALL fi
-       :: p2t >= PCAP -> rpc = R_KICK
-       fi }
-  /* ... or, our end being full of filler, ctl_kick(KICK_WAKE) (blocking) */
-  :: atomic { rpc == R_KICK && len(ctl) < CTLCAP FLUSHED ->
+  :: atomic { rpc == R_WANTS && want_rxspace == 0 RX_FENCE_FLUSHED -> R_AFTER_COPY }
+  /* ring_doorbell() -> bell_ring(): one ENOIPC_KICK written to the doorbell
+   * connection; when it is full (EAGAIN), poll(POLLOUT) until tund reads */
+  :: atomic { rpc == R_BELL && len(ctl) < CTLCAP FLUSHED ->
 #ifndef MUT_DOORBELL_DROP
        ctl!WAKE;
 #endif
-       if :: mycons == prod -> ret = R_CALL; rpc = R_SETTLE :: else -> prod = 0; rpc = R_CALL fi }
+       R_AFTER_COPY }
+#ifdef PAIR_DOORBELL
+  /* ... or, without a doorbell connection, a declared byte on our end */
+  :: atomic { rpc == R_BELL && p2t < PCAP FLUSHED -> credit++; p2t++; p2t_edge = 1; R_AFTER_COPY }
+#endif
   /* nothing buffered: enoshm_status_read() ... */
   :: atomic { rpc == R_STATUS -> eof = st_eof; rpc = R_RECHECK }
   /* ... then look at rx_prod once more */
@@ -448,42 +497,64 @@ active proctype reader()
           fi
        fi }
 
-  /* ---- rx_settle() ---- */
+  /* ---- rx_settle(): give the grant back ---- */
   :: atomic { rpc == R_SETTLE ->
-       if :: rx_tok == 1 -> rpc = R_TOKEN :: else -> prod = 0; rpc = ret fi }
-  /* recv(fd, &b, 1, MSG_DONTWAIT): the token, EOF, or EAGAIN */
-  :: atomic { rpc == R_TOKEN FLUSHED ->
        if
-       :: ntok > 0 -> ntok--; rpc = R_CLEAR                  /* exactly one byte */
-       :: ntok == 0 && t_wr_shut -> prod = 0; rpc = ret      /* recv() == 0: return */
-       :: ntok == 0 && !t_wr_shut -> rpc = R_POLL            /* EAGAIN */
+       :: rx_tok == 1 -> rpc = R_SPROD
+       :: else -> prod = 0; if :: ret == R_WAIT -> rpc = R_POSTSETTLE :: else -> rpc = ret fi
        fi }
-  /* poll(POLLIN, 1000): "tund set the flag and is about to write" */
-  :: atomic { rpc == R_POLL && (ntok > 0 || t_wr_shut) -> rpc = R_TOKEN }
-  :: atomic { rpc == R_POLL && rx_tok != 1 -> prod = 0; rpc = ret }   /* timed out, flag gone */
+  /* bytes came since the caller looked: keep the grant (rx_settle()
+   * returns 1: io_recv() looks again instead of waiting) */
+  :: atomic { rpc == R_SPROD ->
+       if :: rx_prod != mycons -> prod = 0; rpc = R_KEPT :: else -> rpc = R_CLEAR fi }
   /* atomic_store(&rx_tok, 0) (seq_cst) + seq_cst fence */
   :: atomic { rpc == R_CLEAR FLUSHED -> rx_tok = 0; rpc = R_REPROD }
   :: atomic { rpc == R_REPROD -> prod = rx_prod; rpc = R_REEOF }
-  /* enoshm_status_read(); bytes or EOF slipped in: CAS(rx_tok, 0 -> 1) */
+  /* enoshm_status_read(); bytes or EOF slipped in: take the flag back */
   :: atomic { rpc == R_REEOF -> eof = st_eof;
 #ifdef MUT_NO_RECHECK
-       eof = 0; prod = 0; rpc = ret
+       eof = 0; prod = 0; rpc = R_DRAIN
 #else
        if
        :: prod != mycons || eof -> rpc = R_CAS
-       :: else -> prod = 0; rpc = ret
+       :: else -> prod = 0; rpc = R_DRAIN
        fi;
        eof = 0
 #endif
      }
+  /* CAS(rx_tok, 0 -> 1): won, the rest of our grant stands for it; lost,
+   * tund sends a new grant after the rest of ours */
   :: atomic { rpc == R_CAS FLUSHED ->
-       if :: rx_tok == 0 -> rx_tok = 1; rpc = R_REARM :: else -> prod = 0; rpc = ret fi }
-  /* ctl_kick(rearm) */
-  :: atomic { rpc == R_REARM && len(ctl) < CTLCAP FLUSHED -> ctl!REARM; prod = 0; rpc = ret }
+       if :: rx_tok == 0 -> rx_tok = 1; prod = 0; rpc = R_KEPT :: else -> prod = 0; rpc = R_DRAIN fi }
+  /* tok_drain(): read the GRANT - tok_taken bytes of our grant (they may be
+   * on their way: tund won the flag and sends next); read() returns what is
+   * there, EOF (0) when tund shut its end */
+  :: atomic { rpc == R_DRAIN FLUSHED ->
+       assert(tok_taken < GRANT);
+       k = GRANT - tok_taken; tok_taken = 0;
+       rpc = R_DRAIN_POLL }
+  :: atomic { rpc == R_DRAIN_POLL && k > 0 && ntok > 0 ->
+       if :: ntok >= k -> ntok = ntok - k; k = 0 :: else -> k = k - ntok; ntok = 0 fi }
+  :: atomic { rpc == R_DRAIN_POLL && (k == 0 || (ntok == 0 && t_wr_shut)) -> k = 0;
+       if :: ret == R_WAIT -> rpc = R_POSTSETTLE :: else -> rpc = ret fi }
+  /* io_recv(): "if (rx_settle() || rx_prod != prod) continue;" before the wait */
+  :: atomic { rpc == R_POSTSETTLE ->
+       if :: rx_prod != mycons -> rpc = R_CALL :: else -> rpc = R_WAIT fi }
 
-  /* recv(fd, &b, 1, MSG_PEEK): blocks until a token or EOF */
-  :: atomic { rpc == R_WAIT && ntok > 0 FLUSHED -> prod = 0; rpc = R_CALL }
+  /* ---- tok_wait(): read() of one byte of a grant ---- */
+  :: atomic { rpc == R_WAIT && ntok > 0 FLUSHED ->
+       assert(tok_taken == 0);        /* a wait comes after the grant before it was given back */
+#ifdef MUT_WAIT_TAKES_GRANT
+       if :: ntok >= GRANT -> ntok = ntok - GRANT; tok_taken = GRANT - 1 :: else -> ntok--; tok_taken = 1 fi;
+#else
+       ntok--; tok_taken = 1;
+#endif
+       prod = 0; rpc = R_CALL }
   :: atomic { rpc == R_WAIT && ntok == 0 && t_wr_shut FLUSHED -> rpc = R_WAIT_EOF }
+#ifdef POLLER
+  /* non-blocking: EAGAIN, back to poll() */
+  :: atomic { rpc == R_WAIT && ntok == 0 && !t_wr_shut FLUSHED -> prod = 0; rpc = R_POLL_IN }
+#endif
   /* our end says EOF: tund published EOF (or died, which it does not here) */
   :: atomic { rpc == R_WAIT_EOF -> eof = st_eof; rpc = R_WAIT_PROD }
   :: atomic { rpc == R_WAIT_PROD -> assert(rx_prod != prod || eof); eof = 0; prod = 0; rpc = R_CALL }
@@ -504,6 +575,17 @@ inline next_call()
   fi
 }
 
+/* pair_write(): p2t_decl is raised (atomic RMW) before the write() ... */
+#ifdef MUT_DECL_AFTER
+#define DECL_BEFORE  skip
+#define DECL_AFTER   credit++        /* mutant: declared only once written */
+#define DECL_UNDO    skip
+#else
+#define DECL_BEFORE  credit++
+#define DECL_AFTER   skip
+#define DECL_UNDO    credit--        /* ... and lowered after a short one */
+#endif
+
 /* The writer thread: connect() (the fd is unwritable until tund says
  * connected), then write() calls of 1 byte or of all the rest, until NTX. */
 active proctype writer()
@@ -516,15 +598,25 @@ active proctype writer()
   byte myprod, want, put, n, fills;
 
   do
-  /* ---- sock_connect(): io_fill(), then wait for writability until established ---- */
+  /* ---- sock_connect(): io_fill() (non-blocking pieces), then wait until established ---- */
   :: atomic { wpc == W_FILL ->
        if
-       :: p2t < PCAP && fills < FILLMAX -> p2t++; p2t_edge = 1; fills++
-       :: else -> fills = 0; wpc = W_CONN                   /* EAGAIN (or 64 sends) */
+       :: fills < FILLMAX -> DECL_BEFORE; wpc = W_FILL_W
+       :: else -> fills = 0; wpc = W_CONN
        fi }
+  /* send(MSG_DONTWAIT): in, or EAGAIN (the declaration taken back) */
+  :: atomic { wpc == W_FILL_W ->
+       if
+       :: p2t < PCAP -> p2t++; p2t_edge = 1; fills++; wpc = W_FILL_D
+       :: else -> DECL_UNDO; fills = 0; wpc = W_CONN
+       fi }
+  :: atomic { wpc == W_FILL_D -> DECL_AFTER; wpc = W_FILL }
   :: atomic { wpc == W_CONN ->                                /* connect_result() */
        if :: st_est -> next_call() :: else -> wpc = W_CONN_WAIT fi }
-  :: atomic { wpc == W_CONN_WAIT && p2t < PCAP -> p2t++; p2t_edge = 1; wpc = W_CONN }   /* io_wait_writable() */
+  /* io_wait_writable(): one blocking byte */
+  :: atomic { wpc == W_CONN_WAIT -> DECL_BEFORE; wpc = W_CONN_WAIT_W }
+  :: atomic { wpc == W_CONN_WAIT_W && p2t < PCAP -> p2t++; p2t_edge = 1; wpc = W_CONN_WAIT_D }
+  :: atomic { wpc == W_CONN_WAIT_D -> DECL_AFTER; wpc = W_CONN }
 
   /* ---- io_send() ---- */
   /* room: tx_cons (acquire) */
@@ -534,7 +626,7 @@ active proctype writer()
           n = MIN(want - put, TXN - (myprod - tx_cons));
           myprod = myprod + n; put = put + n; n = 0;
           wpc = W_STORE
-       :: else -> wpc = W_FULL_FILL                          /* ring full */
+       :: else -> wpc = W_PIECE                             /* ring full */
        fi }
   :: atomic { wpc == W_STORE -> tx_prod = myprod; wpc = W_FETCH }   /* release store */
   /* atomic_fetch_and(&wants, ~WANT_TX) & WANT_TX: ring_doorbell() */
@@ -543,29 +635,22 @@ active proctype writer()
        :: want_tx -> want_tx = 0; wpc = W_BELL
        :: else -> if :: put == want -> next_call() :: else -> wpc = W_ROOM fi
        fi }
-  :: atomic { wpc == W_BELL ->
-       if
-       :: len(ctl) < CTLCAP -> wpc = W_KICK /* ctl_try_doorbell(), MSG_DONTWAIT */
-       :: p2t < PCAP -> p2t++; p2t_edge = 1;
-          if :: put == want -> next_call() :: else -> wpc = W_ROOM fi
-       :: p2t >= PCAP -> wpc = W_KICK
-       fi }
-  :: atomic { wpc == W_KICK && len(ctl) < CTLCAP ->
+  /* bell_ring(): the doorbell connection (poll(POLLOUT) while it is full) */
+  :: atomic { wpc == W_BELL && len(ctl) < CTLCAP ->
 #ifndef MUT_DOORBELL_DROP
        ctl!WAKE;
 #endif
        if :: put == want -> next_call() :: else -> wpc = W_ROOM fi }
-  /* ring full: io_fill() ... */
-  :: atomic { wpc == W_FULL_FILL ->
-       if
-       :: p2t < PCAP && fills < FILLMAX -> p2t++; p2t_edge = 1; fills++
-       :: else -> fills = 0; wpc = W_FULL_RECHECK          /* EAGAIN (or 64 sends) */
-       fi }
-  /* ... look again (tund may have freed room meanwhile) ... */
-  :: atomic { wpc == W_FULL_RECHECK ->
-       if :: TXN - (myprod - tx_cons) > 0 -> wpc = W_ROOM :: else -> wpc = W_FULL_WAIT fi }
-  /* ... then io_wait_writable(): a blocking send() */
-  :: atomic { wpc == W_FULL_WAIT && p2t < PCAP -> p2t++; p2t_edge = 1; wpc = W_ROOM }
+#ifdef PAIR_DOORBELL
+  :: atomic { wpc == W_BELL && p2t < PCAP -> credit++; p2t++; p2t_edge = 1;
+       if :: put == want -> next_call() :: else -> wpc = W_ROOM fi }
+#endif
+  /* ring full: tx_fill_step(), one piece of filler: it goes in at once while
+   * our end has room, else the blocking write() waits for tund's drain and
+   * then goes in; either way the ring is looked at again */
+  :: atomic { wpc == W_PIECE -> DECL_BEFORE; wpc = W_PIECE_W }
+  :: atomic { wpc == W_PIECE_W && p2t < PCAP -> p2t++; p2t_edge = 1; wpc = W_PIECE_D }
+  :: atomic { wpc == W_PIECE_D -> DECL_AFTER; wpc = W_ROOM }
 
   :: atomic { wpc == W_DONE -> writer_done = 1; break }
   od
@@ -603,8 +688,9 @@ ltl rx_ready { DRAIN_ENDS -> [] ((rx_prod != rx_cons) -> <> ((rx_prod == rx_cons
 /* (a') rx: bytes tund holds because the ring was full eventually go in */
 ltl rx_space { DRAIN_ENDS -> [] ((tund:rxq > 0) -> <> (tund:rxq == 0 || rx_prod != rx_cons)) }
 
-/* (b) never more than one token byte queued (also asserted where tund sends) */
-ltl one_token { [] (ntok <= 1) }
+/* (b) never more than the rest of one grant and a new one queued (also
+ * asserted where tund sends) */
+ltl one_token { [] (ntok <= 2 * GRANT) }
 
 /* (c) tx: room in the ring (established) eventually makes the fd writable */
 ltl tx_writable { DRAIN_ENDS -> [] ((st_est && TXN - (tx_prod - tx_cons) >= LOW) ->

@@ -111,10 +111,16 @@ check "@== safety (sequentially consistent memory)"
 check safety all-directions          pass -O2 $ALL
 check safety rx-3-bytes              pass -O2 -DNRX=3 -DNTX=0
 check safety tx-hysteresis           pass -O2 -DNRX=0 -DNTX=3 -DTXN=2 -DINFL=1 -DLOW=2
+check safety pair-doorbell           pass -O2 -DPAIR_DOORBELL -DNO_CONNECT $ALL
 if [ $full -eq 1 ]; then
   check safety all-directions-pcap1  pass -O2 $ALL -DPCAP=1
   check safety all-3-bytes-noconnect pass -O2 -DCOLLAPSE -DNO_CONNECT -DNRX=3 -DNTX=3 -DTXN=2 -DINFL=1
 fi
+check "@== event-driven readers (poll, then read; non-blocking; or blocking with some polls)"
+check safety poller-rx               pass -O2 -DPOLLER -DNRX=3 -DNTX=0
+check safety poller-all              pass -O2 -DPOLLER $ALL
+check safety poller-nofin            pass -O2 -DPOLLER -DNOFIN -DNRX=3 -DNTX=0
+check safety mixed-nofin             pass -O2 -DMIXED -DNOFIN -DNRX=3 -DNTX=0
 check "@== x86-TSO store buffer on the reader's rx_cons store"
 check safety tso-rx                  pass  -O2 -DTSO -DNRX=3 -DNTX=0
 if [ $full -eq 1 ]; then
@@ -130,21 +136,23 @@ if [ $full -eq 1 ]; then
   check live rx-connect pass -O2 done,rx_ready,rx_space,one_token           $RX
 fi
 check "@== mutants (each must be caught)"
-check safety mut-settle-no-recheck   mutant -O0 -DMUT_NO_RECHECK $RX
-check safety mut-drain-no-pending    mutant -O0 -DMUT_NO_PENDING $ALL
+check safety mut-settle-no-recheck   mutant -O0 -DMUT_NO_RECHECK -DPOLLER -DNOFIN $RX
+check safety mut-drain-no-pending    mutant -O0 -DMUT_NO_PENDING -DPAIR_DOORBELL $ALL
 check safety mut-txpump-one-round    mutant -O0 -DMUT_TX_ONE_ROUND $TX
 check safety mut-sent-no-writable    mutant -O0 -DMUT_SENT_NO_WRITABLE $TX
 check safety mut-notify-no-cas       mutant -O0 -DMUT_NOTIFY_NO_CAS $RX
 check safety mut-blocking-drain      mutant -O0 -DMUT_BLOCKING_DRAIN $TX
 check live mut-unbounded-drain        mutant -O0 drain_ends -DMUT_UNBOUNDED_DRAIN $TX
 check safety mut-doorbell-dropped    mutant -O0 -DMUT_DOORBELL_DROP $ALL
+check safety mut-wait-takes-grant    mutant -O0 -DMUT_WAIT_TAKES_GRANT -DMIXED -DNOFIN $RX
+check safety mut-declared-after      mutant -O0 -DMUT_DECL_AFTER $TX
 # io_recv() before commit 145e38e: no fence between the rx_cons store and the wants load
 check safety mut-tso-no-rx-fence     mutant -O0 -DTSO -DNO_RX_FENCE $RX
-check live mut-live-no-recheck       mutant -O0 done,rx_ready -DMUT_NO_RECHECK -DNO_CONNECT $RX
+check live mut-live-no-recheck       mutant -O0 done -DMUT_NO_RECHECK -DPOLLER -DNOFIN -DNO_CONNECT $RX
 check live mut-live-no-cas           mutant -O0 one_token     -DMUT_NOTIFY_NO_CAS -DNO_CONNECT $RX
-check live mut-live-no-pending       mutant -O0 done          -DMUT_NO_PENDING -DNO_CONNECT $ALL
+check live mut-live-no-pending       mutant -O0 done          -DMUT_NO_PENDING -DPAIR_DOORBELL -DNO_CONNECT $ALL
 check live mut-live-sent             mutant -O0 tx_writable   -DMUT_SENT_NO_WRITABLE -DNO_CONNECT $TX
-check live mut-live-one-round        mutant -O0 tx_taken      -DMUT_TX_ONE_ROUND -DNO_CONNECT $TX
+check live mut-live-one-round        mutant -O0 tx_taken      -DMUT_TX_ONE_ROUND $TX
 check live mut-live-blocking-drain   mutant -O0 tund_nonblocking -DMUT_BLOCKING_DRAIN -DNO_CONNECT $TX
 
 # run them, at most $jobs at a time
