@@ -166,10 +166,11 @@ struct conn *conn_new(int domain, uint64_t spare_key, int *err, int *pfd)
 
 /* A conn for a listener a tund before us made (listener.c conn_relisten):
  * tfd is tund's end of its pair and p (len bytes, memfd) its shared memory,
- * checked by the caller.  It keeps want_id, the id the program knows it by,
+ * checked by the caller on the copy lay of its header.  It keeps want_id, the id the program knows it by,
  * when that is free (and a valid id); else it gets a new one.  NULL with
  * *err, nothing taken. */
-struct conn *conn_adopt(int domain, uint64_t want_id, int tfd, int memfd, struct enoshm *p, size_t len, int *err)
+struct conn *conn_adopt(int domain, uint64_t want_id, int tfd, int memfd, struct enoshm *p, size_t len,
+                        const struct enoshm *lay, int *err)
 {
   struct conn *c = calloc(1, sizeof(*c));
   if (!c) {
@@ -185,10 +186,10 @@ struct conn *conn_adopt(int domain, uint64_t want_id, int tfd, int memfd, struct
   c->spare_key = 0;            /* other processes map it: never a spare */
   c->shm = p;
   c->shm_len = len;
-  c->rx_size = p->rx_size;
-  c->tx_size = p->tx_size;
-  c->rx_base = (uint8_t *)p + p->rx_off;
-  c->tx_base = (uint8_t *)p + p->tx_off;
+  c->rx_size = lay->rx_size;  /* the checked copy's: p is the program's to scribble on */
+  c->tx_size = lay->tx_size;
+  c->rx_base = (uint8_t *)p + lay->rx_off;
+  c->tx_base = (uint8_t *)p + lay->tx_off;
   fcntl(tfd, F_SETFL, O_NONBLOCK);
   if (conn_t_watch(c)) {
     *err = errno;

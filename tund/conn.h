@@ -122,7 +122,8 @@ struct conn {
 /* conn.c: the table, making and forgetting connections */
 struct conn *conn_new(int domain, uint64_t spare_key, int *err, int *pfd);
 struct conn *conn_first(void);
-struct conn *conn_adopt(int domain, uint64_t want_id, int tfd, int memfd, struct enoshm *p, size_t len, int *err);
+struct conn *conn_adopt(int domain, uint64_t want_id, int tfd, int memfd, struct enoshm *p, size_t len,
+                        const struct enoshm *lay, int *err);
 void conn_release(struct conn *c);
 
 /* progend.c: publishing to the program, the program's end of the pair */

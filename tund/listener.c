@@ -273,8 +273,10 @@ static int fd_is_tund_pair(int fd)
          l == sizeof(cr) && cr.uid == geteuid();
 }
 
-/* a memfd a tund made for a socket: sealed, sized, mapped; NULL or the mapping */
-static struct enoshm *relisten_map(int memfd, size_t *len)
+/* a memfd a tund made for a socket: sealed, sized, mapped; NULL or the
+ * mapping.  The program can write the header at any time, so the layout is
+ * checked on a copy (*lay), and only the copy's values are used after. */
+static struct enoshm *relisten_map(int memfd, size_t *len, struct enoshm *lay)
 {
   struct stat st;
   int seals = fcntl(memfd, F_GET_SEALS);
@@ -287,7 +289,8 @@ static struct enoshm *relisten_map(int memfd, size_t *len)
   void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
   if (p == MAP_FAILED)
     return NULL;
-  if (!enoshm_header_ok(p, (size_t)st.st_size)) {
+  memcpy(lay, p, sizeof(*lay));
+  if (!enoshm_header_ok(lay, (size_t)st.st_size)) {
     munmap(p, (size_t)st.st_size);
     return NULL;
   }
@@ -344,12 +347,13 @@ int conn_relisten(pid_t pid, uint64_t want_id, const struct enoipc_relisten *rq,
       err = 0;
       goto fail;               /* (closes what we were given) */
     }
-  if (!(shm = relisten_map(memfd, &len))) {
+  static struct enoshm lay;    /* the header as checked (relisten_map) */
+  if (!(shm = relisten_map(memfd, &len, &lay))) {
     tund_log_limited(LOG_WARN_, "RELISTEN from pid %d refused: bad memory", (int)pid);
     goto fail;
   }
   uint32_t queued_sent = shm->st.accepted;   /* records the old tund wrote */
-  struct conn *c = conn_adopt(rq->domain, want_id, tfd, memfd, shm, len, &err);
+  struct conn *c = conn_adopt(rq->domain, want_id, tfd, memfd, shm, len, &lay, &err);
   if (!c)
     goto fail;
   tfd = memfd = -1;            /* c's now */
