@@ -380,6 +380,31 @@ SHIM_API ssize_t sendfile64(int out, int in, off_t *off, size_t count)
   WITH_SOCK(out, io_sendfile(out, s, in, off, count), real.sendfile64(out, in, off, count));
 }
 
+/* splice between a pipe and our socket (splice.c); the kernel's for anything else.
+ * Socket to socket is EINVAL there too (one end must be a pipe). */
+SHIM_API ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t len, unsigned int flags)
+{
+  struct shim_sock *si;
+  ensure();
+  if (fdt_maybe(in) && (si = fdt_get(in))) {
+    outcome_due(in, si);
+    ssize_t r = off_in ? (errno = EINVAL, -1) : io_splice_out(in, si, out, off_out, len, flags);
+    put_keep_errno(si);
+    return r;
+  }
+  WITH_SOCK(out, off_out ? (errno = EINVAL, -1) : io_splice_in(out, s, in, off_in, len, flags), real.splice(in, off_in, out, off_out, len, flags));
+}
+
+SHIM_API int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *t)
+{
+  WITH_SOCK(fd, io_recvmmsg(fd, s, v, n, flags), real.recvmmsg(fd, v, n, flags, t));
+}
+
+SHIM_API int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+  WITH_SOCK(fd, io_sendmmsg(fd, s, v, n, flags), real.sendmmsg(fd, v, n, flags));
+}
+
 /* ---- fd lifetime ------------------------------------------------------------------ */
 
 SHIM_API int close(int fd)

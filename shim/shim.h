@@ -46,6 +46,9 @@
   X(ssize_t, sendmsg, (int, const struct msghdr *, int)) \
   X(ssize_t, sendfile, (int, int, off_t *, size_t)) \
   X(ssize_t, sendfile64, (int, int, off_t *, size_t)) \
+  X(ssize_t, splice, (int, loff_t *, int, loff_t *, size_t, unsigned int)) \
+  X(int, recvmmsg, (int, struct mmsghdr *, unsigned int, int, struct timespec *)) \
+  X(int, sendmmsg, (int, struct mmsghdr *, unsigned int, int)) \
   X(int, shutdown, (int, int)) \
   X(int, close, (int)) \
   X(int, dup, (int)) \
@@ -258,6 +261,12 @@ void outcome_accept(int nfd);
 /* stdio.c: FILE streams on our sockets (fopencookie) */
 void stdio_adopt_std(void);                        /* at start: stdin/stdout/stderr on our sockets */
 void stdio_adopt_fd(int fd);                       /* fd 0, 1 or 2 just became one of ours */
+
+/* splice.c: splice(2) between our socket and a pipe, recvmmsg/sendmmsg */
+ssize_t io_splice_out(int fd, struct shim_sock *s, int out, loff_t *off_out, size_t len, unsigned flags);
+ssize_t io_splice_in(int fd, struct shim_sock *s, int in, loff_t *off_in, size_t len, unsigned flags);
+int io_recvmmsg(int fd, struct shim_sock *s, struct mmsghdr *v, unsigned n, int flags);
+int io_sendmmsg(int fd, struct shim_sock *s, struct mmsghdr *v, unsigned n, int flags);
 
 /* io.c: reading and writing through the rings */
 ssize_t io_recv(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt, int flags);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# readv/writev, sendmsg/recvmsg, sendto/recvfrom, sendfile: tests/progs/sem_iov.c
+# readv/writev, sendmsg/recvmsg, sendto/recvfrom, sendfile, splice, sendmmsg/recvmmsg: tests/progs/sem_iov.c
 . "$(dirname "$0")/lib.sh"
 topo_up
 sem sem_iov

@@ -4,8 +4,15 @@
  *   ones, a large one that wraps the ring), msg_flags/msg_namelen results;
  *   sendfile() from a file with an offset pointer (offset advanced, file
  *   position untouched) and with NULL (file position advanced), a count
- *   beyond EOF; recvfrom/sendto on a connected socket.
+ *   beyond EOF; recvfrom/sendto on a connected socket;
+ *   splice() socket -> pipe and pipe -> socket (3 MiB each way through a
+ *   pipe; EAGAIN on an empty O_NONBLOCK socket and on a full pipe, nothing
+ *   lost or duplicated), splice socket -> file and
+ *   offsets refused as the kernel does (EINVAL; ESPIPE on the pipe); sendmmsg/recvmmsg with three messages (MSG_WAITFORONE).
+ * Without the shim's splice the bytes would pass the socketpair: tund's
+ * token bytes read as data, or a write around the shim (EIO).
  */
+#include <fcntl.h>
 #include <sys/sendfile.h>
 #include <sys/uio.h>
 #include <pthread.h>
@@ -227,6 +234,163 @@ static void huge(void)
   close(k);
 }
 
+/* socket -> pipe -> (drained by us) and pipe -> socket, n bytes each way */
+static void splices(void)
+{
+  int s, k, p[2];
+  enum { N = 3 << 20 };
+  static uint8_t all[N], got[N];
+  STEP("splice: peer -> socket -> pipe, 3 MiB (pipe drained alongside)");
+  mkpair(&s, &k);
+  CHECK(pipe(p) == 0, "pipe");
+  fill_pat(all, N, 0, 91);
+  /* the peer writes from a thread-free loop interleaved with our splices */
+  size_t sent = 0, spliced = 0, drained = 0;
+  int64_t end = now_ms() + 30000;
+  int fl = fcntl(k, F_GETFL);
+  fcntl(k, F_SETFL, fl | O_NONBLOCK);
+  fcntl(p[0], F_SETFL, O_NONBLOCK);
+  while (drained < N) {
+    CHECK(now_ms() < end, "splice out: sent %zu spliced %zu drained %zu", sent, spliced, drained);
+    if (sent < N) {
+      ssize_t w = write(k, all + sent, N - sent < 65536 ? N - sent : 65536);
+      if (w > 0)
+        sent += (size_t)w;
+    }
+    if (spliced < sent) {
+      ssize_t r = splice(s, NULL, p[1], NULL, 100000, SPLICE_F_NONBLOCK);
+      CHECK(r > 0 || (r < 0 && errno == EAGAIN), "splice socket->pipe: %zd (%s)", r, strerror(errno));
+      if (r > 0)
+        spliced += (size_t)r;
+    }
+    ssize_t d = read(p[0], got + drained, N - drained);
+    if (d > 0)
+      drained += (size_t)d;
+  }
+  CHECK(spliced == N && !memcmp(got, all, N), "socket->pipe content (%zu spliced)", spliced);
+  fcntl(k, F_SETFL, fl);
+
+  STEP("splice: an empty O_NONBLOCK socket: EAGAIN; a full pipe (SPLICE_F_NONBLOCK, O_NONBLOCK): EAGAIN, no byte lost");
+  int sfl = fcntl(s, F_GETFL);
+  fcntl(s, F_SETFL, sfl | O_NONBLOCK);   /* (SPLICE_F_NONBLOCK alone blocks on an empty socket) */
+  errno = 0;
+  CHECK(splice(s, NULL, p[1], NULL, 4096, 0) == -1 && errno == EAGAIN, "empty O_NONBLOCK socket: %s",
+        strerror(errno));
+  fcntl(s, F_SETFL, sfl);
+  /* fill the pipe, then let 100 bytes arrive on the socket */
+  fcntl(p[1], F_SETFL, O_NONBLOCK);
+  static uint8_t junk[65536];
+  size_t in_pipe = 0;
+  for (;;) {
+    ssize_t w = write(p[1], junk, sizeof(junk));
+    if (w <= 0)
+      break;
+    in_pipe += (size_t)w;
+  }
+  write_all(k, all, 100, 5000, "peer writes 100");
+  wait_fd(s, POLLIN, 5000);
+  errno = 0;
+  CHECK(splice(s, NULL, p[1], NULL, 4096, SPLICE_F_NONBLOCK) == -1 && errno == EAGAIN, "full pipe: %s",
+        strerror(errno));
+  errno = 0;
+  CHECK(splice(s, NULL, p[1], NULL, 4096, 0) == -1 && errno == EAGAIN, "full O_NONBLOCK pipe: %s",
+        strerror(errno));
+  /* drain the pipe's junk, then the 100 bytes come whole */
+  size_t dj = 0;
+  while (dj < in_pipe) {
+    ssize_t d = read(p[0], junk, sizeof(junk) < in_pipe - dj ? sizeof(junk) : in_pipe - dj);
+    CHECK(d > 0, "draining the pipe");
+    dj += (size_t)d;
+  }
+  CHECK(splice(s, NULL, p[1], NULL, 4096, 0) == 100, "the 100 bytes after the pipe has room");
+  CHECK(read(p[0], got, 4096) == 100 && !memcmp(got, all, 100), "the 100 bytes, in order");
+  fcntl(p[1], F_SETFL, 0);
+
+  STEP("splice: pipe -> socket -> peer, 3 MiB");
+  size_t put = 0, moved = 0, rcvd = 0;
+  end = now_ms() + 30000;
+  fcntl(p[1], F_SETFL, O_NONBLOCK);
+  fcntl(k, F_SETFL, fl | O_NONBLOCK);
+  while (rcvd < N) {
+    CHECK(now_ms() < end, "splice in: put %zu moved %zu rcvd %zu", put, moved, rcvd);
+    if (put < N) {
+      ssize_t w = write(p[1], all + put, N - put < 65536 ? N - put : 65536);
+      if (w > 0)
+        put += (size_t)w;
+    }
+    if (moved < put) {
+      ssize_t r = splice(p[0], NULL, s, NULL, 200000, SPLICE_F_NONBLOCK);
+      CHECK(r > 0 || (r < 0 && errno == EAGAIN), "splice pipe->socket: %zd (%s)", r, strerror(errno));
+      if (r > 0)
+        moved += (size_t)r;
+    }
+    ssize_t d = read(k, got + rcvd, N - rcvd);
+    if (d > 0)
+      rcvd += (size_t)d;
+  }
+  CHECK(moved == N && !memcmp(got, all, N), "pipe->socket content (%zu moved)", moved);
+  fcntl(k, F_SETFL, fl);
+
+  STEP("splice: socket -> regular file EINVAL; an offset on the socket EINVAL, on the pipe ESPIPE");
+  char path[] = "/tmp/sem_iov_spliceXXXXXX";
+  int f = mkstemp(path);
+  CHECK(f >= 0, "mkstemp");
+  unlink(path);
+  write_all(k, all, 10, 5000, "peer writes 10");
+  wait_fd(s, POLLIN, 5000);
+  errno = 0;
+  CHECK(splice(s, NULL, f, NULL, 10, 0) == -1 && errno == EINVAL, "socket->file: %s", strerror(errno));
+  loff_t off = 0;
+  errno = 0;
+  CHECK(splice(s, &off, p[1], NULL, 10, 0) == -1 && errno == EINVAL, "offset on the socket: %s", strerror(errno));
+  errno = 0;
+  CHECK(splice(s, NULL, p[1], &off, 10, 0) == -1 && errno == ESPIPE, "offset on the pipe: %s", strerror(errno));
+  CHECK(splice(s, NULL, p[1], NULL, 10, 0) == 10 && read(p[0], got, 10) == 10 && !memcmp(got, all, 10),
+        "the 10 bytes are still there, whole");
+  close(f);
+  close(p[0]);
+  close(p[1]);
+  close(s);
+  close(k);
+}
+
+static void mmsgs(void)
+{
+  int s, k;
+  STEP("sendmmsg / recvmmsg, three messages");
+  mkpair(&s, &k);
+  char a[] = "alpha", b[] = "bravo!", c[] = "charlie";
+  struct iovec v[3] = { { a, 5 }, { b, 6 }, { c, 7 } };
+  struct mmsghdr mm[3];
+  memset(mm, 0, sizeof(mm));
+  for (int i = 0; i < 3; i++) {
+    mm[i].msg_hdr.msg_iov = &v[i];
+    mm[i].msg_hdr.msg_iovlen = 1;
+  }
+  CHECK(sendmmsg(s, mm, 3, 0) == 3, "sendmmsg");
+  CHECK(mm[0].msg_len == 5 && mm[1].msg_len == 6 && mm[2].msg_len == 7, "sendmmsg msg_len");
+  char got[18];
+  read_exact(k, got, 18, 5000, "peer reads sendmmsg");
+  CHECK(!memcmp(got, "alphabravo!charlie", 18), "sendmmsg content in order");
+  write_all(k, "0123456789", 10, 5000, "peer writes 10");
+  wait_fd(s, POLLIN, 5000);
+  usleep(100000);
+  char r1[4], r2[4], r3[4];
+  struct iovec rv[3] = { { r1, 4 }, { r2, 4 }, { r3, 4 } };
+  memset(mm, 0, sizeof(mm));
+  for (int i = 0; i < 3; i++) {
+    mm[i].msg_hdr.msg_iov = &rv[i];
+    mm[i].msg_hdr.msg_iovlen = 1;
+  }
+  int n = recvmmsg(s, mm, 3, MSG_WAITFORONE, NULL);
+  CHECK(n == 3, "recvmmsg: %d (%s)", n, strerror(errno));
+  CHECK(mm[0].msg_len == 4 && mm[1].msg_len == 4 && mm[2].msg_len == 2, "recvmmsg msg_len %u %u %u",
+        mm[0].msg_len, mm[1].msg_len, mm[2].msg_len);
+  CHECK(!memcmp(r1, "0123", 4) && !memcmp(r2, "4567", 4) && !memcmp(r3, "89", 2), "recvmmsg content");
+  close(s);
+  close(k);
+}
+
 int main(void)
 {
   tp_init("sem_iov", 120);
@@ -234,6 +398,8 @@ int main(void)
   msgs();
   files();
   huge();
+  splices();
+  mmsgs();
   printf("ok\n");
   return 0;
 }
