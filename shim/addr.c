@@ -97,6 +97,16 @@ int sock_getname(struct shim_sock *s, int peer, struct sockaddr *a, socklen_t *l
     ctl_call(ENOIPC_GETOPT, s->id, &o, sizeof(o), NULL, 0, NULL, 0, &err, buf, &bl, NULL, NULL, NULL);
     enoshm_status_read(s->shm, &st);
   }
+  if (!peer && (st.flags & ENOSHM_F_LOCAL_LAZY)) {
+    /* accepted through a published port: tund asks conntrack for the
+     * address the peer dialed only now (ipc.h ENOIPC_SO_DIALED) */
+    struct enoipc_opt o = { .level = SOL_SOCKET, .name = ENOIPC_SO_DIALED, .len = 0 };
+    uint8_t buf[ENOIPC_OPT_MAX];
+    size_t bl = sizeof(buf);
+    int err;
+    ctl_call(ENOIPC_GETOPT, s->id, &o, sizeof(o), NULL, 0, NULL, 0, &err, buf, &bl, NULL, NULL, NULL);
+    enoshm_status_read(s->shm, &st);
+  }
   if (peer) {
     if (st.state != ENOSHM_S_ESTABLISHED && st.state != ENOSHM_S_CLOSED) {
       errno = ENOTCONN;

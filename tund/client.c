@@ -502,6 +502,10 @@ static int handle(struct client *cl, struct enoipc_msg *m)
     for (struct conn *it = conn_status_next(NULL, &e); it; it = conn_status_next(it, &e)) {
       if (!conn_visible(it, cl->uid))
         continue;
+      if (it->dial_pending) {
+        conn_local_resolve(it);  /* the address the peer dialed, asked once (tcpcb.c) */
+        memcpy(&e.local, &it->st.local, sizeof(e.local));
+      }
       client_reply(cl, ENOIPC_STATUS_ENTRY, rq.seq, e.id, &e, sizeof(e), NULL, 0, NULL, 0);
       if (cl->dead)
         return 0;

@@ -82,6 +82,11 @@ struct conn {
   uint32_t linger_since;  /* program closed; waiting for the peer's FINp (tcpcrypt) */
   int connect_errno;
   int tcp_up;             /* TCP's handshake completed (a TEP handshake may still run) */
+  /* accepted through a published port: the address the peer dialed is
+   * asked of conntrack only when wanted (tcpcb.c conn_local_resolve) */
+  uint8_t dial_pending, dial_fam;
+  uint16_t dial_rport, dial_lport;
+  uint8_t dial_raddr[16];
   u32_t snd_sml;          /* Minshall's Nagle: end of the last possibly short segment */
 
   /* options */
@@ -125,6 +130,9 @@ struct conn *conn_first(void);
 struct conn *conn_adopt(int domain, uint64_t want_id, int tfd, int memfd, struct enoshm *p, size_t len,
                         const struct enoshm *lay, int *err);
 void conn_release(struct conn *c);
+/* tcpcb.c: st.local becomes the address the peer dialed, if that is still
+ * to be asked (ENOSHM_F_LOCAL_LAZY); publishes */
+void conn_local_resolve(struct conn *c);
 
 /* progend.c: publishing to the program, the program's end of the pair */
 void conn_publish(struct conn *c);

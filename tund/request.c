@@ -354,6 +354,11 @@ void conn_posted_failed(struct conn *c, int level, int name, int err)
 
 int conn_getopt(struct conn *c, int level, int name, uint8_t *val, uint32_t *len)
 {
+  if (level == SOL_SOCKET && name == ENOIPC_SO_DIALED) {
+    conn_local_resolve(c);     /* getsockname() of an accepted connection (tcpcb.c) */
+    *len = 0;
+    return 0;
+  }
   if (level == IPPROTO_TCP) {
     if (name == TCP_MAXSEG) {
       int v = c->pcb && c->pcb->state != LISTEN ? c->pcb->mss : TCP_MSS;

@@ -292,31 +292,49 @@ static err_t on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 /* A connection from another host that a published port steered into lwIP:
  * its local address is the one the peer dialed (the host's own), not lwIP's
  * private one, as getsockname() on a kernel socket would say.  The helper
- * reads it from conntrack (tund/nat.h); without an answer lwIP's stays. */
-static void conn_local_as_dialed(struct conn *c, const struct tcp_pcb *pcb)
+ * reads it from conntrack (tund/nat.h) — a round trip to another process,
+ * so not for every connection: only when the program asks getsockname()
+ * (the shim sees ENOSHM_F_LOCAL_LAZY and sends GETOPT ENOIPC_SO_DIALED) or
+ * enoctl status lists it.  Without an answer lwIP's address stays. */
+static void conn_local_later(struct conn *c, const struct tcp_pcb *pcb)
 {
-  uint8_t ra[16] = { 0 }, la[16];
-  int fam = IP_IS_V6(&pcb->remote_ip) ? 6 : 4;
-  if (fam == 6)
-    memcpy(ra, ip_2_ip6(&pcb->remote_ip)->addr, 16);
+  c->dial_fam = IP_IS_V6(&pcb->remote_ip) ? 6 : 4;
+  memset(c->dial_raddr, 0, sizeof(c->dial_raddr));
+  if (c->dial_fam == 6)
+    memcpy(c->dial_raddr, ip_2_ip6(&pcb->remote_ip)->addr, 16);
   else
-    memcpy(ra, &ip_2_ip4(&pcb->remote_ip)->addr, 4);
-  int e = nat_origdst(fam, ra, pcb->remote_port, pcb->local_port, la);
+    memcpy(c->dial_raddr, &ip_2_ip4(&pcb->remote_ip)->addr, 4);
+  c->dial_rport = pcb->remote_port;
+  c->dial_lport = pcb->local_port;
+  c->dial_pending = 1;
+  c->st.flags |= ENOSHM_F_LOCAL_LAZY;
+}
+
+void conn_local_resolve(struct conn *c)
+{
+  uint8_t la[16];
+  if (!c->dial_pending)
+    return;
+  c->dial_pending = 0;
+  c->st.flags &= ~ENOSHM_F_LOCAL_LAZY;
+  int e = nat_origdst(c->dial_fam, c->dial_raddr, c->dial_rport, c->dial_lport, la);
   if (e) {
     log_debug("conn %llu: the address the peer dialed is unknown (%s): getsockname says lwIP's",
               (unsigned long long)c->serial, strerror(e));
-    return;
-  }
-  ip_addr_t ip;
-  if (fam == 6) {
-    memset(&ip, 0, sizeof(ip));
-    IP_SET_TYPE_VAL(ip, IPADDR_TYPE_V6);
-    memcpy(ip_2_ip6(&ip)->addr, la, 16);
-    ip6_addr_clear_zone(ip_2_ip6(&ip));
   } else {
-    IP_ADDR4(&ip, la[0], la[1], la[2], la[3]);
+    ip_addr_t ip;
+    if (c->dial_fam == 6) {
+      memset(&ip, 0, sizeof(ip));
+      IP_SET_TYPE_VAL(ip, IPADDR_TYPE_V6);
+      memcpy(ip_2_ip6(&ip)->addr, la, 16);
+      ip6_addr_clear_zone(ip_2_ip6(&ip));
+    } else {
+      IP_ADDR4(&ip, la[0], la[1], la[2], la[3]);
+    }
+    ipaddr_to_shm(&ip, c->dial_lport, c->domain, &c->st.local);
   }
-  ipaddr_to_shm(&ip, pcb->local_port, c->domain, &c->st.local);
+  if (c->shm)
+    conn_publish(c);
 }
 
 static err_t on_accept(void *arg, struct tcp_pcb *npcb, err_t err)
@@ -355,7 +373,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *npcb, err_t err)
   conn_setup_pcb(c, npcb);
   conn_set_addrs(c);
   if (l->published)
-    conn_local_as_dialed(c, npcb);
+    conn_local_later(c, npcb);
   c->st.state = ENOSHM_S_CONNECTING;
   cb_aborted = NULL;
   if (crypt_start(c))

@@ -31,6 +31,10 @@
 #define ENOIPC_MAX_MSG     4096u
 #define ENOIPC_MAX_FDS     4u
 #define ENOIPC_OPT_MAX     256u     /* longest socket option value carried */
+/* GETOPT at level SOL_SOCKET, no value: tund's internal "make st.local the
+ * address the peer dialed" (shm.h ENOSHM_F_LOCAL_LAZY; far from Linux's
+ * SO_* numbers, never passed to a kernel) */
+#define ENOIPC_SO_DIALED   0x454eff01
 
 enum enoipc_type {
   /* requests, program -> tund */

@@ -102,6 +102,9 @@ enum enoshm_state {
 #define ENOSHM_F_TX_SHUT    0x02u  /* our FIN queued (shutdown(SHUT_WR) done) */
 #define ENOSHM_F_DEAD       0x04u  /* tund released the connection */
 #define ENOSHM_F_TCPCRYPT   0x08u  /* tcpcrypt frames protect the stream */
+#define ENOSHM_F_LOCAL_LAZY 0x10u  /* accepted through a published port: st.local is lwIP's
+                                      address until asked (GETOPT ENOIPC_SO_DIALED, ipc.h),
+                                      which makes it the one the peer dialed */
 
 /* wants bits (tund sets, program clears) */
 #define ENOSHM_WANT_TX      0x01u  /* tund waits for bytes in the tx ring */

@@ -53,6 +53,27 @@ note "host 1 -> host 2 (IPv4): encrypting, one session ID, addresses as dialed"
 on2 nft list set inet enoshim-enotun0 ports | grep -qw 9000 &&
   fail "port 9000 still published after the server closed its listener"
 
+# ---- 1b. enoctl status: the dialed address without the program asking -------
+# (tund asks conntrack lazily: on getsockname(), or when status lists it)
+bg2 /usr/bin/python3 -c 'import socket,time
+l=socket.socket(); l.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); l.bind(("",9003)); l.listen(1)
+c,_=l.accept(); c.recv(1); time.sleep(2)' >"$WORK/lazy.srv" 2>&1
+lsp=$!
+wait_listen 9003 "$S2"
+bg1 /usr/bin/python3 -c 'import socket,sys,time
+s=socket.create_connection((sys.argv[1],9003)); s.send(b"x"); time.sleep(2)' "$IP2" >"$WORK/lazy.cli" 2>&1
+lcp=$!
+loc=
+for _ in $(seq 1 50); do
+  loc=$(enoctl2 status --json | /usr/bin/python3 -c 'import json,sys
+print(" ".join(e["local"] for e in json.load(sys.stdin) if e["kind"] == "stream" and e["local"].endswith(":9003")))')
+  [ -n "$loc" ] && break
+  sleep 0.1
+done
+[ "$loc" = "$IP2:9003" ] || fail "enoctl status on host 2: an accepted connection's local address is '$loc', want the dialed $IP2:9003"
+wait $lcp; wait $lsp
+note "enoctl status lists an accepted connection at the address its peer dialed ($loc), the program never having asked"
+
 # ---- 2. the other direction ---------------------------------------------------
 hello h21 1 $IP1 9001
 [[ $(val "$WORK/h21.srv" peer) == $IP2:* ]] || fail "host 1's server sees peer $(val "$WORK/h21.srv" peer)"

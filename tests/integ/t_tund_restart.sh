@@ -175,7 +175,7 @@ eno_enable_listen = yes
 rekey_bytes = 64K
 EOF
 kill -HUP "$TUND2"
-wait_log "$WORK/tund-2.log" "applied: eno_enable_listen" 5
+wait_log "$WORK/tund-2.log" "applied: eno_enable_listen$" 5   # this HUP's line, not the first one
 # through echo_srv: host 2 sends what it gets back, and rekeys as the sender
 bg1 "$X" client "$IP2" 7100 --send 4M --pace 1M --seed 5 >"$WORK/again.out" 2>&1; again=$!
 expect_encrypted "echo_srv after SIGHUP (eno_enable_listen = yes)" 7100 "$again"
