@@ -300,6 +300,8 @@ for i in range(50):
     s.send(msg(STANDBY_WANT, seq=5000 + i))
 s.settimeout(1)
 got = []
+held = []   # the standby's ends stay open: closing one ends that standby, and
+            # a WANT tund reads after that rightly makes a new one
 try:
     while True:
         data, fds, flags, addr = socket.recv_fds(s, 8192, 4)
@@ -307,10 +309,11 @@ try:
             break
         h = struct.unpack('<IHHIIQ', data[:24])
         got.append(h[5] if h[1] == STANDBY and len(fds) == 2 else -1)
-        for f in fds:
-            os.close(f)
+        held += fds
 except socket.timeout:
     pass
+for f in held:
+    os.close(f)
 if len(got) != 1 or got[0] <= 0:
     failures.append(f"50 STANDBY_WANT: {got}, expected one standby socket")
 else:
