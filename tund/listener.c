@@ -329,13 +329,15 @@ int conn_relisten(pid_t pid, uint64_t want_id, const struct enoipc_relisten *rq,
   uint64_t cookie = 0;
   socklen_t cl = sizeof(cookie);
   *id = 0;
-  const char *bad = (rq->domain != AF_INET && rq->domain != AF_INET6) || rq->addr.port == 0 ? "address"
-                    : !fd_is_tund_pair(pfd) || fstat(pfd, &pst)                           ? "the program's end"
-                    : !fd_is_tund_pair(tfd)                                                ? "tund's end"
-                    : kfd >= 0 && !kfd_ok(kfd, rq->domain, rq->addr.port)                  ? "kernel listener"
-                                                                                           : NULL;
+  const char *bad = (rq->domain != AF_INET && rq->domain != AF_INET6) || rq->addr.port == 0
+                        ? "no address family or port"
+                    : !fd_is_tund_pair(pfd) || fstat(pfd, &pst) ? "the program's end is not a pair end tund made"
+                    : !fd_is_tund_pair(tfd)                     ? "tund's end is not a pair end tund made"
+                    : kfd >= 0 && !kfd_ok(kfd, rq->domain, rq->addr.port)
+                        ? "the kernel socket is not a TCP listener on the port"
+                        : NULL;
   if (bad) {
-    tund_log_limited(LOG_WARN_, "RELISTEN from pid %d refused: bad %s", (int)pid, bad);
+    tund_log_limited(LOG_WARN_, "RELISTEN from pid %d refused: %s", (int)pid, bad);
     goto fail;
   }
   if (getsockopt(pfd, SOL_SOCKET, SO_COOKIE, &cookie, &cl) || cl != sizeof(cookie))
@@ -349,7 +351,8 @@ int conn_relisten(pid_t pid, uint64_t want_id, const struct enoipc_relisten *rq,
     }
   static struct enoshm lay;    /* the header as checked (relisten_map) */
   if (!(shm = relisten_map(memfd, &len, &lay))) {
-    tund_log_limited(LOG_WARN_, "RELISTEN from pid %d refused: bad memory", (int)pid);
+    tund_log_limited(LOG_WARN_, "RELISTEN from pid %d refused: the memory is not a sealed memfd of a "
+                     "socket's size with a sound header", (int)pid);
     goto fail;
   }
   uint32_t queued_sent = shm->st.accepted;   /* records the old tund wrote */

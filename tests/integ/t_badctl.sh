@@ -17,7 +17,7 @@ base=$(status_count "$A_SOCK")
 # the protocol version the build speaks (include/enoshim/ipc.h)
 IPC_VERSION=$(sed -n 's/^#define ENOIPC_VERSION *\([0-9]*\)u.*/\1/p' "$TOP/include/enoshim/ipc.h")
 [ -n "$IPC_VERSION" ] || fail "no ENOIPC_VERSION in include/enoshim/ipc.h"
-timeout 120 python3 - "$A_SOCK" "$BUILD/enoctl" "$IPC_VERSION" <<'EOF' || fail "control-socket abuse: see above"
+timeout 120 python3 - "$A_SOCK" "$BUILD/enoctl" "$IPC_VERSION" "$(tund_pid a)" <<'EOF' || fail "control-socket abuse: see above"
 import errno, os, random, socket, struct, sys, time
 
 path = sys.argv[1]
@@ -328,6 +328,61 @@ else:
     expect_dropped(s, "STANDBY_TAKE of a standby already taken")
 alive("standby and posted-connect abuse")
 print("  ok: posted CONNECT twice, STANDBY_WANT x50, STANDBY_TAKE of a wrong id")
+
+# 15. RELISTEN (a listener handed over after a tund restart, shim/relisten.c)
+# with descriptors that are not what they claim: tund checks each one
+# (tund/listener.c conn_relisten) and answers EINVAL, keeps none of them,
+# and stays up.  Cases: /dev/null for every end; a pair not made by tund
+# plus an unsealed memfd; a sealed memfd of the right size with a garbage
+# header; a "kernel listener" that is a connected-nowhere TCP socket.
+RELISTEN = 19
+tund_pid = int(sys.argv[4])
+def tund_fds():
+    return len(os.listdir(f"/proc/{tund_pid}/fd"))
+def relisten_req(port=9876, has_kfd=0):
+    addr = struct.pack('<HHII16s', socket.AF_INET, port, 0, 0, b"")
+    body = addr + struct.pack('<iBBBBBBBBIIII', 16, socket.AF_INET, 0, 1, 0, 0, 0, has_kfd, 0, 0, 0, 0, 0)
+    assert len(body) == 56, len(body)
+    return body
+def memfd(seal, header=b""):
+    fd = os.memfd_create("enoshim-test", os.MFD_ALLOW_SEALING)
+    os.ftruncate(fd, 4096 + 2 * 4096)
+    if header:
+        os.pwrite(fd, header, 0)
+    if seal:
+        import fcntl
+        fcntl.fcntl(fd, 1033, 0x0002 | 0x0004)   # F_ADD_SEALS: F_SEAL_SHRINK | F_SEAL_GROW
+    return fd
+before = tund_fds()
+cases = []
+dn = [os.open("/dev/null", os.O_RDWR) for _ in range(4)]
+cases.append(("/dev/null for every end", dn[:3], 0))
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+cases.append(("a pair not made by tund, unsealed memory", [a.fileno(), b.fileno(), memfd(False)], 0))
+c, d = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+cases.append(("sealed memory with a garbage header", [c.fileno(), d.fileno(), memfd(True, os.urandom(4096))], 0))
+e1, e2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+k = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+cases.append(("a kernel socket that does not listen", [e1.fileno(), e2.fileno(), memfd(True), k.fileno()], 1))
+for i, (what, fds, has_kfd) in enumerate(cases):
+    s = conn(); hello(s)
+    p = relisten_req(has_kfd=has_kfd)
+    socket.send_fds(s, [msg(RELISTEN, p, nfds=len(fds), seq=7000 + i, sock=0x1234)], fds)
+    r = s.recv(8192)
+    if not r:
+        failures.append(f"RELISTEN with {what}: tund dropped the client instead of answering")
+    else:
+        typ, = struct.unpack('<H', r[4:6])
+        err, = struct.unpack('<i', r[24:28])
+        if typ != RESULT or err != errno.EINVAL:
+            failures.append(f"RELISTEN with {what}: reply type {typ} err {err}, expected RESULT EINVAL")
+    s.close()
+time.sleep(0.3)
+after = tund_fds()
+if after > before:
+    failures.append(f"RELISTEN refusals left tund with {after - before} more descriptors ({before} -> {after})")
+alive("RELISTEN with bad descriptors")
+print(f"  ok: RELISTEN refused 4 kinds of bad descriptors with EINVAL; tund holds {after} fds as before ({before})")
 
 if failures:
     for f in failures[:20]:
