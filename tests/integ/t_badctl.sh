@@ -332,8 +332,8 @@ print("  ok: posted CONNECT twice, STANDBY_WANT x50, STANDBY_TAKE of a wrong id"
 # 15. RELISTEN (a listener handed over after a tund restart, shim/relisten.c)
 # with descriptors that are not what they claim: tund checks each one
 # (tund/listener.c conn_relisten) and answers EINVAL, keeps none of them,
-# and stays up.  Cases: /dev/null for every end; a pair not made by tund
-# plus an unsealed memfd; a sealed memfd of the right size with a garbage
+# and stays up.  Cases: /dev/null for every end; an unsealed memfd (with a
+# pair of our own: made by root, as tund here, it passes as tund's); a sealed memfd of the right size with a garbage
 # header; a "kernel listener" that is a connected-nowhere TCP socket.
 RELISTEN = 19
 tund_pid = int(sys.argv[4])
@@ -358,7 +358,7 @@ cases = []
 dn = [os.open("/dev/null", os.O_RDWR) for _ in range(4)]
 cases.append(("/dev/null for every end", dn[:3], 0))
 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-cases.append(("a pair not made by tund, unsealed memory", [a.fileno(), b.fileno(), memfd(False)], 0))
+cases.append(("unsealed memory", [a.fileno(), b.fileno(), memfd(False)], 0))
 c, d = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
 cases.append(("sealed memory with a garbage header", [c.fileno(), d.fileno(), memfd(True, os.urandom(4096))], 0))
 e1, e2 = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
