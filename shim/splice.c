@@ -109,21 +109,30 @@ static size_t ring_room(struct shim_sock *s)
   return used < s->tx_size ? (size_t)(s->tx_size - used) : 0;
 }
 
+/* The checks both directions share: the other fd a pipe, ours a stream,
+ * no offset on the pipe.  The byte count to move (at most a buffer), or -1
+ * with errno; 0: nothing asked. */
+static ssize_t splice_args(struct shim_sock *s, int pipefd, const loff_t *pipe_off, size_t len)
+{
+  if (!is_pipe(pipefd) || s->kind == SK_LISTENER) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (pipe_off) {
+    errno = ESPIPE;
+    return -1;
+  }
+  return (ssize_t)(len < SPLICE_CHUNK ? len : SPLICE_CHUNK);
+}
+
 /* our socket -> a pipe */
 ssize_t io_splice_out(int fd, struct shim_sock *s, int out, loff_t *off_out, size_t len, unsigned flags)
 {
   char buf[SPLICE_CHUNK];
-  if (!is_pipe(out) || s->kind == SK_LISTENER) {
-    errno = EINVAL;
-    return -1;
-  }
-  if (off_out) {
-    errno = ESPIPE;
-    return -1;
-  }
-  size_t n = len < sizeof(buf) ? len : sizeof(buf);
-  if (n == 0)
-    return 0;
+  ssize_t want = splice_args(s, out, off_out, len);
+  if (want <= 0)
+    return want;
+  size_t n = (size_t)want;
   /* as the kernel: the pipe's room first, waited for unless
    * SPLICE_F_NONBLOCK or the pipe's O_NONBLOCK */
   size_t room;
@@ -162,17 +171,10 @@ ssize_t io_splice_out(int fd, struct shim_sock *s, int out, loff_t *off_out, siz
 ssize_t io_splice_in(int fd, struct shim_sock *s, int in, loff_t *off_in, size_t len, unsigned flags)
 {
   char buf[SPLICE_CHUNK];
-  if (!is_pipe(in) || s->kind == SK_LISTENER) {
-    errno = EINVAL;
-    return -1;
-  }
-  if (off_in) {
-    errno = ESPIPE;
-    return -1;
-  }
-  size_t n = len < sizeof(buf) ? len : sizeof(buf);
-  if (n == 0)
-    return 0;
+  ssize_t want = splice_args(s, in, off_in, len);
+  if (want <= 0)
+    return want;
+  size_t n = (size_t)want;
   /* as the kernel: data in the pipe first, waited for unless
    * SPLICE_F_NONBLOCK or the pipe's O_NONBLOCK; none and no writer left: 0 */
   struct pollfd pp = { .fd = in, .events = POLLIN };

@@ -33,16 +33,7 @@ LIB=$BUILD/libenoshim.so
 chmod 711 "$WORK"
 
 FAKE_USER=enofk$$
-# drop_user U: the test user's processes ended (by pid), then the user and its group removed
-drop_user() {
-  local p
-  p=$(ps -o pid= -u "$1" 2>/dev/null)
-  [ -n "$p" ] && kill -9 $p 2>/dev/null
-  for _ in $(seq 1 100); do [ -z "$(ps -o pid= -u "$1" 2>/dev/null)" ] && break; sleep 0.05; done
-  userdel "$1" 2>/dev/null
-  getent group "$1" >/dev/null && groupdel "$1" 2>/dev/null
-  return 0
-}
+. "$(dirname "$0")/users_lib.sh"   # drop_user
 useradd --system --no-create-home --shell /usr/sbin/nologin --user-group "$FAKE_USER" || fail "useradd"
 on_exit "drop_user $FAKE_USER"
 FUID=$(id -u "$FAKE_USER")

@@ -32,16 +32,7 @@
 topo_up
 chmod 711 "$WORK"
 U1=enou1x$$; U2=enou2x$$
-# drop_user U: the test user's processes ended (by pid), then the user and its group removed
-drop_user() {
-  local p
-  p=$(ps -o pid= -u "$1" 2>/dev/null)
-  [ -n "$p" ] && kill -9 $p 2>/dev/null
-  for _ in $(seq 1 100); do [ -z "$(ps -o pid= -u "$1" 2>/dev/null)" ] && break; sleep 0.05; done
-  userdel "$1" 2>/dev/null
-  getent group "$1" >/dev/null && groupdel "$1" 2>/dev/null
-  return 0
-}
+. "$(dirname "$0")/users_lib.sh"   # drop_user
 for u in $U1 $U2; do
   useradd --system --no-create-home --shell /usr/sbin/nologin --user-group "$u" || fail "useradd $u"
   on_exit "drop_user $u"

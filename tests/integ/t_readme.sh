@@ -303,15 +303,7 @@ NSS=()
 PIDS=()
 made_user=0
 
-drop_user() {
-  local p
-  p=$(ps -o pid= -u "$1" 2>/dev/null)
-  [ -n "$p" ] && kill -9 $p 2>/dev/null
-  for _ in $(seq 1 100); do [ -z "$(ps -o pid= -u "$1" 2>/dev/null)" ] && break; sleep 0.05; done
-  userdel "$1" 2>/dev/null
-  getent group "$1" >/dev/null && groupdel "$1" 2>/dev/null
-  return 0
-}
+. "$TOP/tests/integ/users_lib.sh"   # drop_user
 teardown() {
   local rc=$? ns p
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
