@@ -635,9 +635,9 @@ int ctl_try_doorbell(uint64_t sock)
   return r;
 }
 
-void ctl_kick(uint64_t sock, int rearm)
+void ctl_kick(uint64_t sock)
 {
-  uint32_t what = rearm ? ENOIPC_KICK_REARM : ENOIPC_KICK_WAKE;
+  uint32_t what = ENOIPC_KICK_WAKE;
   ctl_post(ENOIPC_KICK, sock, &what, sizeof(what), NULL, 0);
 }
 

@@ -105,7 +105,7 @@ static void ring_doorbell(int fd, struct shim_sock *s)
   if (ctl_try_doorbell(s->id) == 0)
     return;
   if (pair_write(fd, s, "k", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
-    ctl_kick(s->id, 0);    /* our end is full of filler: use the control socket */
+    ctl_kick(s->id);       /* our end is full of filler: use the control socket */
 }
 
 void sock_doorbell(int fd, struct shim_sock *s) { ring_doorbell(fd, s); }

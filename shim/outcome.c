@@ -53,16 +53,6 @@ static const char *tep_name(unsigned t)
   }
 }
 
-static const char *aead_name(unsigned a)
-{
-  switch (a) {
-  case TCPINC_AEAD_AES_128_GCM: return "AES-128-GCM";
-  case TCPINC_AEAD_AES_256_GCM: return "AES-256-GCM";
-  case TCPINC_AEAD_CHACHA20_POLY1305: return "ChaCha20-Poly1305";
-  default: return NULL;
-  }
-}
-
 /* Why ENO is off (stack/eno.h enum eno_reason), in a user's words. */
 static const char *reason_text(const struct shim_sock *s, const struct enoshm_status *st, int accepted)
 {
@@ -193,7 +183,7 @@ static void report(int fd, struct shim_sock *s, int accepted)
   size_t sl = st.sessid_len < 8 ? st.sessid_len : 8;
   for (size_t i = 0; i < sl; i++)
     snprintf(sid + 2 * i, 3, "%02x", st.sessid[i]);
-  const char *tn = tep_name(st.negtep), *an = aead_name(st.aead);
+  const char *tn = tep_name(st.negtep), *an = enoshm_aead_name(st.aead);
   char tbuf[16], abuf[16];
   if (!tn) {
     snprintf(tbuf, sizeof(tbuf), "TEP 0x%02x", st.negtep & 0x7f);

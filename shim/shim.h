@@ -169,7 +169,7 @@ int  ctl_call(uint16_t type, uint64_t sock, const void *p1, size_t n1, const voi
               int *rfds, int *nrfds, uint64_t *rsock);
 int  ctl_post(uint16_t type, uint64_t sock, const void *p1, size_t n1, const void *p2, size_t n2);
 int  ctl_try_doorbell(uint64_t sock);
-void ctl_kick(uint64_t sock, int rearm);
+void ctl_kick(uint64_t sock);                      /* ENOIPC_KICK_WAKE, posted */
 /* The doorbell connection (a second, non-blocking connection to tund that
  * only carries ENOIPC_KICK, written with write(): usable in a sandbox, and
  * inherited by forked children) and the pipe SIGPIPE comes from. */

@@ -488,13 +488,12 @@ static int handle(struct client *cl, struct enoipc_msg *m)
     return 0;
   }
   case ENOIPC_KICK:
+    /* KICK_REARM came from the one-byte token's shim; with grants (shm.h)
+     * a shim taking the flag back keeps the rest of its grant, so either
+     * kind is a plain kick (no token bytes the program does not count on) */
     c = conn_find(rq.sock);
-    if (c) {
-      if (rq.u.kick == ENOIPC_KICK_REARM)
-        conn_kick_rearm(c);
-      else
-        conn_kick(c);
-    }
+    if (c)
+      conn_kick(c);
     return 0;
   case ENOIPC_STATUS: {
     struct enoipc_status_entry e;

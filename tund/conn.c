@@ -99,6 +99,22 @@ void conn_touch_pid(struct conn *c, pid_t pid) { c->pid = pid; }
 
 /* A new conn with its shared memory and socketpair.  *pfd gets the program's
  * end (the caller passes it on and closes it). */
+/* A new conn into the table (by id and in the list), as a NEW socket. */
+static void conn_link(struct conn *c)
+{
+  unsigned h = hash_id(c->id);
+  c->hnext = id_hash[h];
+  id_hash[h] = c;
+  c->next = all_conns;
+  if (all_conns)
+    all_conns->prev = c;
+  all_conns = c;
+  n_conns++;
+  c->st.state = ENOSHM_S_NEW;
+  c->st.eno_state = TCPINC_STATE_NEGOTIATING;
+  c->created = sys_now();
+}
+
 struct conn *conn_new(int domain, uint64_t spare_key, int *err, int *pfd)
 {
   struct conn *c = calloc(1, sizeof(*c));
@@ -149,17 +165,7 @@ struct conn *conn_new(int domain, uint64_t spare_key, int *err, int *pfd)
     free(c);
     return NULL;
   }
-  unsigned h = hash_id(c->id);
-  c->hnext = id_hash[h];
-  id_hash[h] = c;
-  c->next = all_conns;
-  if (all_conns)
-    all_conns->prev = c;
-  all_conns = c;
-  n_conns++;
-  c->st.state = ENOSHM_S_NEW;
-  c->st.eno_state = TCPINC_STATE_NEGOTIATING;
-  c->created = sys_now();
+  conn_link(c);
   *pfd = sv[1];
   return c;
 }
@@ -201,17 +207,7 @@ struct conn *conn_adopt(int domain, uint64_t want_id, int tfd, int memfd, struct
     atomic_fetch_add(&p->seq, 1);
   atomic_store(&p->rx_tok, 0);
   p->sock_id = c->id;
-  unsigned h = hash_id(c->id);
-  c->hnext = id_hash[h];
-  id_hash[h] = c;
-  c->next = all_conns;
-  if (all_conns)
-    all_conns->prev = c;
-  all_conns = c;
-  n_conns++;
-  c->st.state = ENOSHM_S_NEW;
-  c->st.eno_state = TCPINC_STATE_NEGOTIATING;
-  c->created = sys_now();
+  conn_link(c);
   return c;
 }
 

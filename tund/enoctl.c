@@ -309,16 +309,6 @@ static const char *tep_short(unsigned t)
   }
 }
 
-static const char *aead_name(unsigned a)
-{
-  switch (a) {
-  case TCPINC_AEAD_AES_128_GCM: return "AES-128-GCM";
-  case TCPINC_AEAD_AES_256_GCM: return "AES-256-GCM";
-  case TCPINC_AEAD_CHACHA20_POLY1305: return "ChaCha20-Poly1305";
-  default: return NULL;
-  }
-}
-
 /* ---- formatting ------------------------------------------------------------------- */
 
 static void fmt_addr(const struct enoipc_addr *a, char *out, size_t n)
@@ -408,7 +398,7 @@ static void fmt_encryption(const struct enoipc_status_entry *e, const char *reas
   } else if (listener) {
     snprintf(out, n, "-");
   } else if (e->eno_state == TCPINC_STATE_ENCRYPTING) {
-    const char *aead = aead_name(e->aead);
+    const char *aead = enoshm_aead_name(e->aead);
     if ((e->negtep & 0x7f) == 0x20)
       snprintf(out, n, "NONE: experimental TEP, not encrypted");
     else if (!aead)
@@ -517,7 +507,7 @@ static void make_row(const struct enoipc_status_entry *e, int wide, struct row *
   snprintf(r->cell[C_ENO], sizeof(r->cell[0]), "%s", listener && !enc ? "-" : eno_name(e->eno_state));
   snprintf(r->cell[C_ROLE], sizeof(r->cell[0]), "%s", enc ? (e->role ? "B" : "A") : "-");
   snprintf(r->cell[C_TEP], sizeof(r->cell[0]), "%s", enc && tep_name(e->negtep) ? tep_name(e->negtep) : "-");
-  snprintf(r->cell[C_AEAD], sizeof(r->cell[0]), "%s", enc && aead_name(e->aead) ? aead_name(e->aead) : "-");
+  snprintf(r->cell[C_AEAD], sizeof(r->cell[0]), "%s", enc && enoshm_aead_name(e->aead) ? enoshm_aead_name(e->aead) : "-");
   snprintf(r->cell[C_RESUMED], sizeof(r->cell[0]), "%s", !enc ? "-" : e->resumed ? "yes" : "no");
   fmt_age(e->age_s, r->cell[C_AGE], sizeof(r->cell[0]));
   snprintf(r->cell[C_RX], sizeof(r->cell[0]), "%llu", (unsigned long long)e->rx_bytes);
@@ -552,7 +542,7 @@ static void print_json_entry(const struct enoipc_status_entry *e, int first)
   reason[sizeof(e->reason)] = 0;
   fmt_encryption(e, reason, encs, sizeof(encs));
   const char *tep = enc ? tep_name(e->negtep) : NULL;
-  const char *aead = enc ? aead_name(e->aead) : NULL;
+  const char *aead = enc ? enoshm_aead_name(e->aead) : NULL;
 
   printf("%s\n {\"id\": %llu, \"pid\": %u, \"program\": ", first ? "" : ",", (unsigned long long)e->id, e->pid);
   json_str(stdout, e->program, sizeof(e->program));

@@ -308,16 +308,6 @@ void conn_kick(struct conn *c)
   conn_update_writable(c);
 }
 
-/* ENOIPC_KICK_REARM: the shim of the one-byte token asked for a token it
- * had taken back.  Grants (shm.h) never need one: a shim taking the flag
- * back keeps the rest of its grant in the pair.  Sending bytes the program
- * does not count on would make its fd readable for nothing, so this is a
- * plain kick. */
-void conn_kick_rearm(struct conn *c)
-{
-  conn_kick(c);
-}
-
 /* ---- work for the end of the turn -------------------------------------------- */
 
 static struct conn *pending_head;   /* connections with work for the end of the turn */

@@ -182,7 +182,6 @@ int  conn_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen);
 /* progend.c: the program's end of the pair */
 void conn_closed_hint(struct conn *c);
 void conn_kick(struct conn *c);
-void conn_kick_rearm(struct conn *c);
 /* Called once per loop turn: pump connections with pending work. */
 void conn_run_pending(void);
 int  conn_have_pending(void);

@@ -177,7 +177,8 @@ enum enoipc_kind {
 /* ENOIPC_KICK payload */
 enum {
   ENOIPC_KICK_WAKE = 1,   /* look at the rings (the wake-up byte could not be written) */
-  ENOIPC_KICK_REARM = 2,  /* the program set rx_tok back to 1 and needs the token */
+  ENOIPC_KICK_REARM = 2,  /* the one-byte token's shim (ENOSHM_VERSION 1) asked for a token back;
+                             accepted, and handled as WAKE (grants never need it) */
 };
 
 struct enoipc_command {

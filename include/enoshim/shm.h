@@ -281,6 +281,18 @@ static inline int64_t enoshm_tx_avail_checked(struct enoshm *m, uint32_t size, u
 }
 
 /* Status seqlock: tund brackets every update of m->st. */
+/* The status block's aead (and enoctl's status entries'): its name as
+ * users read it, NULL for none or an id we do not know */
+static inline const char *enoshm_aead_name(unsigned aead)
+{
+  switch (aead) {
+  case TCPINC_AEAD_AES_128_GCM: return "AES-128-GCM";
+  case TCPINC_AEAD_AES_256_GCM: return "AES-256-GCM";
+  case TCPINC_AEAD_CHACHA20_POLY1305: return "ChaCha20-Poly1305";
+  default: return NULL;
+  }
+}
+
 static inline void enoshm_status_begin(struct enoshm *m)
 {
   atomic_fetch_add_explicit(&m->seq, 1, memory_order_relaxed);

@@ -291,6 +291,13 @@ expect_encrypted() {
   fail "$name: its connection was not seen encrypting on both hosts while it ran (host 1's streams to port $port: ${r#no })"
 }
 
+# no_bypass_resets: neither tund reset a connection for bytes written around
+# the shim (tund/progend.c conn_bypass_check)
+no_bypass_resets() {
+  ! grep -q "around libenoshim" "$WORK/tund-1.log" "$WORK/tund-2.log" ||
+    fail "a connection was reset for bytes written around the shim: $(grep -h 'around libenoshim' "$WORK"/tund-*.log | head -2)"
+}
+
 # expect_encrypted_outcome NAME CLIENT_LOG SERVER_LOG PORT: for clients too
 # short-lived to be watched in enoctl status.  Both sides ran with the shim's
 # outcome lines on (enorun --debug, shim/outcome.c): the client's log has
