@@ -56,6 +56,7 @@ void config_defaults(struct tund_config *c)
   config_default_socket_path(c->socket_path, sizeof(c->socket_path));
   c->ring_size = ENOSHM_RING_DEFAULT;
   c->time_wait_max = 4096;
+  c->poll_us = 100;
   /* api-06 §2.2: the default TEP list.  The order matters only when this host
    * is B: increasing preference, so X25519 (0x23) wins over X448 and P-256.
    * The experimental TEP 0x20 is never in the default list. */
@@ -282,6 +283,7 @@ static int set_default(struct tund_config *c, const char *key)
   else if (!strcmp(key, "pidfile")) RESET(pidfile);
   else if (!strcmp(key, "ring_size")) RESET(ring_size);
   else if (!strcmp(key, "time_wait_max")) RESET(time_wait_max);
+  else if (!strcmp(key, "poll_us")) RESET(poll_us);
   else if (!strcmp(key, "direct")) { RESET(direct); RESET(n_direct); }
   else if (!strcmp(key, "eno_teps")) { RESET(eno_teps); RESET(n_eno_teps); }
   else if (!strcmp(key, "eno_enable_connect")) RESET(eno_enable_connect);
@@ -364,6 +366,9 @@ int config_set(struct tund_config *c, const char *key, const char *val, const ch
   } else if (!strcmp(key, "time_wait_max")) {
     if (parse_range(val, 0, 1000000, &u)) BAD();
     c->time_wait_max = (uint32_t)u;
+  } else if (!strcmp(key, "poll_us")) {
+    if (parse_range(val, 0, 10000, &u)) BAD();
+    c->poll_us = (uint32_t)u;
   } else if (!strcmp(key, "direct")) {
     /* two places are kept for loopback (main.c) */
     char tok[64];

@@ -3,10 +3,13 @@
  * one turn).  lwIP (NO_SYS=1) runs only from here.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <malloc.h>
+#include <sched.h>
+#include <time.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 
@@ -157,6 +160,73 @@ static void arm_timer(void)
     armed_ms = want;
 }
 
+static uint64_t mono_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Polling before sleeping (poll_us=).  Every step of a request and its
+ * reply through enoshim wakes a process that was asleep (the program, tund
+ * A, the kernel's path to tund B, the peer program, and back); on a virtual
+ * machine waking a sleeping CPU is the dearest part of such a step — an
+ * idle vCPU halts, and its wake-up goes through the hypervisor.  So, like
+ * KVM's halt polling (halt_poll_ns and its grow/shrink rule) and Onload's
+ * spinning, tund may look for events without sleeping for a short while
+ * first.  The window adapts, the way KVM's does:
+ *   - an event that came within the bound after the loop went to wait
+ *     (while polling, or by a sleep no longer than the bound) grows it:
+ *     from 0 to POLL_START_NS, then doubling, up to poll_us;
+ *   - a sleep longer than the bound halves it (below POLL_START_NS: 0).
+ * An idle or slow-paced tund therefore does not poll at all, and a busy one
+ * never waits (it has events every turn).  While polling, tund yields the
+ * CPU to any other runnable task after every empty look, so the programs
+ * and the other tund on a small machine are not kept from running.
+ * PERFORMANCE.md has what it costs in CPU and what it buys in latency. */
+#define POLL_START_NS 10000u
+static uint64_t poll_win_ns;
+static uint64_t poll_found, poll_slept;   /* enoctl check shows them */
+
+static int wait_events(struct epoll_event *evs, int max, int busy)
+{
+  if (busy)
+    return epoll_wait(epfd, evs, max, 0);
+  uint64_t bound = (uint64_t)cfg.poll_us * 1000u;
+  if (poll_win_ns > bound)
+    poll_win_ns = bound;
+  if (bound == 0)
+    return epoll_wait(epfd, evs, max, -1);
+  uint64_t t0 = mono_ns();
+  if (poll_win_ns) {
+    do {
+      int n = epoll_wait(epfd, evs, max, 0);
+      if (n > 0)
+        poll_found++;
+      if (n != 0)
+        return n;                 /* polled in time (or an error) */
+      sched_yield();
+    } while (mono_ns() - t0 < poll_win_ns);
+  }
+  poll_slept += poll_win_ns != 0;
+  int n = epoll_wait(epfd, evs, max, -1);
+  if (n > 0) {
+    uint64_t waited = mono_ns() - t0;
+    if (waited > bound)
+      poll_win_ns = poll_win_ns / 2 >= POLL_START_NS ? poll_win_ns / 2 : 0;
+    else if (poll_win_ns < bound)
+      poll_win_ns = poll_win_ns ? poll_win_ns * 2 : POLL_START_NS;
+  }
+  return n;
+}
+
+int loop_poll_info(char *out, size_t outlen)
+{
+  return snprintf(out, outlen, "polling: window %llu us of %u, %llu found polling, %llu slept after polling",
+                  (unsigned long long)(poll_win_ns / 1000u), cfg.poll_us,
+                  (unsigned long long)poll_found, (unsigned long long)poll_slept);
+}
+
 void loop_run(void)
 {
   struct epoll_event evs[256];
@@ -165,7 +235,7 @@ void loop_run(void)
     /* nothing pending: use the time for work done ahead (one piece per
      * turn, then look at events again) */
     int busy = conn_have_pending() || tun_loopback_pending() || client_idle() || crypt_idle();
-    int n = epoll_wait(epfd, evs, 256, busy ? 0 : -1);
+    int n = wait_events(evs, 256, busy);
     if (n < 0) {
       if (errno == EINTR)
         continue;

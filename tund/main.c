@@ -71,7 +71,7 @@ static void usage(FILE *f)
     "    else $XDG_RUNTIME_DIR/enoshim/tund.sock)  user=NAME pidfile=PATH keylog=PATH\n"
     "  allow_users=NAME,...|* allow_groups=NAME,... (whom tund serves besides its\n"
     "    own user and root; default: everybody when run by root, else nobody)\n"
-    "  ring_size=4k..64M time_wait_max=N direct=PREFIX,...\n"
+    "  ring_size=4k..64M time_wait_max=N poll_us=0..10000 direct=PREFIX,...\n"
     "  eno_teps=21,24,23 eno_enable_connect=yes eno_enable_listen=yes\n"
     "  eno_bad_connect_ports=443,993 eno_bad_listen_ports=... eno_drop_syn_after=0..16\n"
     "  crypt_aconf=aes128gcm,chacha20poly1305 crypt_bconf=... rekey_bytes=N rekey_seconds=N\n"

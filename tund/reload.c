@@ -21,6 +21,7 @@
  *       held is forgotten, like `enoctl flush-cache`); resume_lifetime,
  *       resume_nonce_len: sessions cached and resumed from now on;
  *     time_wait_max: lwIP's TIME-WAIT bound, at once;
+ *     poll_us: the event loop's polling bound, from its next turn;
  *     ring_size: sockets made from now on;
  *     direct: programs that connect to tund from now on (a running
  *       process keeps the list it got);
@@ -179,6 +180,7 @@ void tund_reload(void)
   APPLY("ring_size", TAKE(ring_size););
   APPLY("direct", TAKE(direct); TAKE(n_direct););
   APPLY("time_wait_max", TAKE(time_wait_max); if (changed_) glue_set_time_wait_max(cfg.time_wait_max););
+  APPLY("poll_us", TAKE(poll_us););   /* tund/loop.c reads it every turn */
   APPLY("resume_cache_size", TAKE(resume_cache_size);
         if (changed_) {
           char out[160];

@@ -545,6 +545,12 @@ int conn_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen)
       out[n++] = ' ';
       bad |= conn_spares_check(out + n, outlen - n);
     }
+    n = strlen(out);
+    if (n + 2 < outlen) {
+      out[n++] = ';';
+      out[n++] = ' ';
+      loop_poll_info(out + n, outlen - n);
+    }
     return bad ? EPROTO : 0;
   }
   default:

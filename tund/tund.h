@@ -45,6 +45,7 @@ int  loop_mod(struct ev *ev, uint32_t events);
 void loop_del(struct ev *ev);
 void loop_run(void);
 void loop_stop(void);
+int  loop_poll_info(char *out, size_t outlen);   /* the polling window and its counts, for enoctl check */
 int  loop_stopping(void);
 /* A packet crossed the TUN (the heap is given back after a quiet second). */
 void loop_note_traffic(void);
@@ -72,6 +73,7 @@ struct tund_config {
   char config_path[256];
   uint32_t ring_size;
   uint32_t time_wait_max;      /* connections kept in TIME-WAIT at most (0: all) */
+  uint32_t poll_us;            /* adaptive polling before the event loop sleeps, at most (0: off) */
   int  n_direct;
   struct prefix direct[ENOIPC_MAX_DIRECT];
   /* api-06 §2.2 system-wide ENO options */
