@@ -28,7 +28,9 @@ void tund_log_limited(int level, const char *fmt, ...) __attribute__((format(pri
 
 /* ---- loop.c: epoll + timerfd + signalfd ------------------------------------
  * Order of one turn (redis ae style, written down because it matters):
- *   1. epoll_wait (timeout from lwIP's next timer, or 0 if work is pending);
+ *   1. epoll_wait: 0 if work is pending; otherwise a look without sleeping
+ *      for as long as the adaptive polling window says (poll_us=, loop.c
+ *      wait_events), then a sleep until an event or lwIP's next timer;
  *   2. handlers of ready fds run in the order epoll returned them;
  *   3. lwIP timers (sys_check_timeouts) if due, then the segments lwIP sent
  *      to its own addresses (tun_loopback_poll);
