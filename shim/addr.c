@@ -78,6 +78,17 @@ void copy_out_addr(const struct sockaddr_storage *ss, socklen_t n, struct sockad
   *len = n;
 }
 
+/* A GETOPT whose answer tund puts in the status block, read again after it */
+static void status_refresh(struct shim_sock *s, int level, int name, uint32_t vlen, struct enoshm_status *st)
+{
+  struct enoipc_opt o = { .level = level, .name = name, .len = vlen };
+  uint8_t buf[ENOIPC_OPT_MAX];
+  size_t bl = sizeof(buf);
+  int err;
+  ctl_call(ENOIPC_GETOPT, s->id, &o, sizeof(o), NULL, 0, NULL, 0, &err, buf, &bl, NULL, NULL, NULL);
+  enoshm_status_read(s->shm, st);
+}
+
 int sock_getname(struct shim_sock *s, int peer, struct sockaddr *a, socklen_t *len)
 {
   struct enoshm_status st;
@@ -90,23 +101,12 @@ int sock_getname(struct shim_sock *s, int peer, struct sockaddr *a, socklen_t *l
   if (!peer && s->connect_posted && st.state < ENOSHM_S_CONNECTING) {
     /* tund picks the local port when it takes the posted connect; any
      * request it answers is handled after that one (one ordered channel) */
-    struct enoipc_opt o = { .level = IPPROTO_TCP, .name = TCP_MAXSEG, .len = sizeof(int) };
-    uint8_t buf[ENOIPC_OPT_MAX];
-    size_t bl = sizeof(buf);
-    int err;
-    ctl_call(ENOIPC_GETOPT, s->id, &o, sizeof(o), NULL, 0, NULL, 0, &err, buf, &bl, NULL, NULL, NULL);
-    enoshm_status_read(s->shm, &st);
+    status_refresh(s, IPPROTO_TCP, TCP_MAXSEG, sizeof(int), &st);
   }
-  if (!peer && (st.flags & ENOSHM_F_LOCAL_LAZY)) {
+  if (!peer && (st.flags & ENOSHM_F_LOCAL_LAZY))
     /* accepted through a published port: tund asks conntrack for the
      * address the peer dialed only now (ipc.h ENOIPC_SO_DIALED) */
-    struct enoipc_opt o = { .level = SOL_SOCKET, .name = ENOIPC_SO_DIALED, .len = 0 };
-    uint8_t buf[ENOIPC_OPT_MAX];
-    size_t bl = sizeof(buf);
-    int err;
-    ctl_call(ENOIPC_GETOPT, s->id, &o, sizeof(o), NULL, 0, NULL, 0, &err, buf, &bl, NULL, NULL, NULL);
-    enoshm_status_read(s->shm, &st);
-  }
+    status_refresh(s, SOL_SOCKET, ENOIPC_SO_DIALED, 0, &st);
   if (peer) {
     if (st.state != ENOSHM_S_ESTABLISHED && st.state != ENOSHM_S_CLOSED) {
       errno = ENOTCONN;

@@ -501,7 +501,7 @@ static int handle(struct client *cl, struct enoipc_msg *m)
     for (struct conn *it = conn_status_next(NULL, &e); it; it = conn_status_next(it, &e)) {
       if (!conn_visible(it, cl->uid))
         continue;
-      if (it->dial_pending) {
+      if (it->st.flags & ENOSHM_F_LOCAL_LAZY) {
         conn_local_resolve(it);  /* the address the peer dialed, asked once (tcpcb.c) */
         memcpy(&e.local, &it->st.local, sizeof(e.local));
       }

@@ -84,7 +84,7 @@ struct conn {
   int tcp_up;             /* TCP's handshake completed (a TEP handshake may still run) */
   /* accepted through a published port: the address the peer dialed is
    * asked of conntrack only when wanted (tcpcb.c conn_local_resolve) */
-  uint8_t dial_pending, dial_fam;
+  uint8_t dial_fam;       /* (pending while st.flags has ENOSHM_F_LOCAL_LAZY) */
   uint16_t dial_rport, dial_lport;
   uint8_t dial_raddr[16];
   u32_t snd_sml;          /* Minshall's Nagle: end of the last possibly short segment */

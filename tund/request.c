@@ -527,6 +527,20 @@ struct conn *conn_status_next(struct conn *prev, struct enoipc_status_entry *e)
   return c;
 }
 
+/* enoctl check's answer is parts separated by "; ": where the next part
+ * goes and how much room it has (NULL: none left) */
+static char *check_part(char *out, size_t outlen, size_t *room)
+{
+  size_t n = strlen(out);
+  if (n + 2 >= outlen)
+    return NULL;
+  out[n++] = ';';
+  out[n++] = ' ';
+  out[n] = 0;
+  *room = outlen - n;
+  return out + n;
+}
+
 int conn_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen)
 {
   switch (cmd) {
@@ -539,18 +553,12 @@ int conn_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen)
     return crypt_command(cmd, arg, out, outlen);
   case ENOIPC_CMD_CHECK: {
     int bad = glue_check_ports(out, outlen);
-    size_t n = strlen(out);
-    if (n + 2 < outlen) {
-      out[n++] = ';';
-      out[n++] = ' ';
-      bad |= conn_spares_check(out + n, outlen - n);
-    }
-    n = strlen(out);
-    if (n + 2 < outlen) {
-      out[n++] = ';';
-      out[n++] = ' ';
-      loop_poll_info(out + n, outlen - n);
-    }
+    size_t room;
+    char *part = check_part(out, outlen, &room);
+    if (part)
+      bad |= conn_spares_check(part, room);
+    if ((part = check_part(out, outlen, &room)))
+      loop_poll_info(part, room);
     return bad ? EPROTO : 0;
   }
   default:

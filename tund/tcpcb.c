@@ -306,16 +306,14 @@ static void conn_local_later(struct conn *c, const struct tcp_pcb *pcb)
     memcpy(c->dial_raddr, &ip_2_ip4(&pcb->remote_ip)->addr, 4);
   c->dial_rport = pcb->remote_port;
   c->dial_lport = pcb->local_port;
-  c->dial_pending = 1;
   c->st.flags |= ENOSHM_F_LOCAL_LAZY;
 }
 
 void conn_local_resolve(struct conn *c)
 {
   uint8_t la[16];
-  if (!c->dial_pending)
+  if (!(c->st.flags & ENOSHM_F_LOCAL_LAZY))
     return;
-  c->dial_pending = 0;
   c->st.flags &= ~ENOSHM_F_LOCAL_LAZY;
   int e = nat_origdst(c->dial_fam, c->dial_raddr, c->dial_rport, c->dial_lport, la);
   if (e) {
