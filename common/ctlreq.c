@@ -37,7 +37,6 @@ int ctl_req_parse(const struct enoipc_msg *m, struct ctl_req *r)
   case ENOIPC_HELLO:
     return fixed(m, &r->u.hello, sizeof(r->u.hello));
   case ENOIPC_SOCKET:
-  case ENOIPC_STANDBY_TAKE:
     return fixed(m, &r->u.socket, sizeof(r->u.socket));
   case ENOIPC_BIND:
     return fixed(m, &r->u.bind, sizeof(r->u.bind));
@@ -53,7 +52,6 @@ int ctl_req_parse(const struct enoipc_msg *m, struct ctl_req *r)
   case ENOIPC_CONNECT:
   case ENOIPC_CONNECT_POSTED:
     return fixed(m, &r->u.addr, sizeof(r->u.addr));
-  case ENOIPC_STANDBY_WANT:
   case ENOIPC_STATUS:
   case ENOIPC_CLOSED:
     return shape(m, 0, 0);

@@ -51,6 +51,7 @@ seeds = {
     "closed": msg(CLOSED),
     "forked": msg(FORKED, struct.pack("<QQQ", SOCK, SOCK + 1, 5), sock=0),
     "forked-none": msg(FORKED, sock=0),
+    # 17 and 18 are retired (ipc.h version 4): kept as inputs of unknown type
     "standby-want": msg(STANDBY_WANT, sock=0),
     "standby-take": msg(STANDBY_TAKE, struct.pack("<ii", 10, 0)),
     # near misses

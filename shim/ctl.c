@@ -47,8 +47,7 @@ static _Atomic int bell_dead;          /* tund hung up on it */
 static _Atomic int epipe_fd = -1;
 
 /* internal fds: small set, checked on every close/dup2 of a shim-ish fd
- * (the control and doorbell connections, the standby socket, kernel sockets
- * of bind(), three kept ends per listener: relisten.c).  They sit high, so
+ * (the control and doorbell connections, kernel sockets of bind(), three kept ends per listener: relisten.c).  They sit high, so
  * one compare with the lowest of them settles most calls. */
 #define MAX_INTERNAL SHIM_MAX_INTERNAL
 static _Atomic int internal_fds[MAX_INTERNAL];
@@ -139,70 +138,12 @@ void shim_internal_close(int fd)
   real.close(fd);
 }
 
-/* ---- the standby socket (tund/client.c: client_standby) ------------------------------
- *
- * A socket tund made ahead for this process: socket() takes it without a
- * round trip.  Until then both its fds are the shim's own (moved high,
- * protected like the control connection).  Under ctl_lock. */
-static struct {
-  uint64_t id;
-  int pfd, memfd;
-  uint32_t shm_size;
-} standby = { 0, -1, -1, 0 };
-static int standby_asked;        /* a WANT or TAKE went out; its STANDBY may be on the way */
-static unsigned sockets_made;    /* socket() calls that asked tund the usual way */
-
-static void standby_drop_locked(void)
-{
-  if (standby.pfd >= 0) {
-    internal_del(standby.pfd);
-    real.close(standby.pfd);   /* tund sees the end close and forgets the socket */
-  }
-  if (standby.memfd >= 0) {
-    internal_del(standby.memfd);
-    real.close(standby.memfd);
-  }
-  standby.pfd = standby.memfd = -1;
-  standby.id = 0;
-  standby_asked = 0;
-}
-
-/* tund's STANDBY, one we asked for, while we hold none? */
-static int standby_msg_ok(const struct enoipc_msg *m)
-{
-  return m->hdr.type == ENOIPC_STANDBY && m->nfds == 2 && m->plen == sizeof(struct enoipc_socket_ok) &&
-         m->hdr.sock && standby_asked && standby.pfd < 0;
-}
-
-/* A message on the control connection other than the reply waited for: a
- * standby socket we asked for, or a stray to drop. */
+/* A message on the control connection other than the reply waited for:
+ * tund sends nothing unasked, so this is a stray (a reply to a request whose
+ * caller gave up), dropped with its descriptors. */
 static void ctl_unasked_locked(struct enoipc_msg *m)
 {
-  struct enoipc_socket_ok ok;
-  if (!standby_msg_ok(m)) {
-    enoipc_msg_close_fds(m);
-    return;
-  }
-  memcpy(&ok, m->payload, sizeof(ok));
-  int pfd = shim_move_high(m->fds[0]), memfd = shim_move_high(m->fds[1]);
-  m->nfds = 0;
-  if (pfd == m->fds[0] || memfd == m->fds[1]) {
-    /* no room above the program's own descriptors (its RLIMIT_NOFILE was
-     * lowered): held here, the standby would take two of the program's,
-     * and its next socket() or open() would fail for them.  Given back
-     * (tund forgets it), and none asked for again on this connection. */
-    real.close(pfd);
-    real.close(memfd);
-    standby_asked = 1;
-    return;
-  }
-  internal_add(pfd);
-  internal_add(memfd);
-  standby.id = m->hdr.sock;
-  standby.pfd = pfd;
-  standby.memfd = memfd;
-  standby.shm_size = ok.shm_size;
-  standby_asked = 0;
+  enoipc_msg_close_fds(m);
 }
 
 static int move_internal(int fd)
@@ -224,10 +165,6 @@ void ctl_protect_fd(int fd)
   pthread_mutex_lock(&ctl_lock);
   if (fd == shim_ctl_fd)
     shim_ctl_fd = move_internal(fd);
-  else if (fd == standby.pfd)
-    standby.pfd = move_internal(fd);
-  else if (fd == standby.memfd)
-    standby.memfd = move_internal(fd);
   else if (fd == atomic_load(&bell_fd))
     atomic_store(&bell_fd, move_internal(fd));
   else if (fd == atomic_load(&epipe_fd))
@@ -276,7 +213,6 @@ static void ctl_fail_log(const char *fmt, ...)
 
 static void ctl_drop_locked(void)
 {
-  standby_drop_locked();
   if (shim_ctl_fd >= 0) {
     internal_del(shim_ctl_fd);
     real.close(shim_ctl_fd);
@@ -388,8 +324,6 @@ static int ctl_ensure_locked(void)
     return 0;
   if (shim_ctl_fd >= 0) {
     /* inherited through a fork we were not told about (clone): not ours */
-    standby_drop_locked();
-    sockets_made = 0;
     internal_del(shim_ctl_fd);
     real.close(shim_ctl_fd);
     shim_ctl_fd = -1;
@@ -438,8 +372,6 @@ int ctl_call(uint16_t type, uint64_t sock, const void *p1, size_t n1, const void
        * end closed and forgets it.  The connection itself is fine. */
       if (m.hdr.type == ENOIPC_RESULT && m.hdr.seq == seq)
         goto out;                 /* the caller says EMFILE, as socket() would */
-      if (m.hdr.type == ENOIPC_STANDBY)
-        standby_asked = 0;        /* lost: a later socket() asks again */
       continue;
     }
     if (r != 1) {
@@ -485,92 +417,6 @@ int ctl_call(uint16_t type, uint64_t sock, const void *p1, size_t n1, const void
 out:
   pthread_mutex_unlock(&ctl_lock);
   return r;
-}
-
-/* socket(): take the standby socket if one is here.  Returns the program's
- * fd (the lowest free number, as socket() gives; close-on-exec if asked)
- * with the socket's id and memfd (the caller maps and closes it), -1: ask
- * tund the usual way, or -2 with errno EMFILE: this process has no
- * descriptor free (RLIMIT_NOFILE), which is what socket() must say (the
- * standby, if held, stays for later).  A process on its second socket()
- * asks for a standby; taking one asks for the next. */
-int ctl_take_standby(int domain, int v6only, int cloexec, uint64_t *id, int *memfd, uint32_t *shm_size)
-{
-  static struct enoipc_msg m;     /* under ctl_lock */
-  int fd = -1, r;
-  uint64_t sid;
-  pthread_mutex_lock(&ctl_lock);
-  if (ctl_ensure_locked())
-    goto out;
-  /* Not read yet: look without waiting.  Read here, it is taken at once,
-   * where recvmsg put it: the socket's end got the lowest free number, the
-   * one socket() is to return, and the memfd is the caller's to map and
-   * close - four fcntl/close calls fewer than moving both out of the way
-   * and back. */
-  while (standby.pfd < 0 && standby_asked && (r = enoipc_recv_flags(shim_ctl_fd, &m, MSG_DONTWAIT)) != -EAGAIN) {
-    if (r == -EMFILE) {
-      if (m.hdr.type != ENOIPC_STANDBY)
-        continue;
-      /* no room for its two descriptors: the kernel dropped them (tund
-       * forgets that socket), and the program is at its limit */
-      standby_asked = 0;
-      fd = -2;
-      errno = EMFILE;
-      goto out;
-    }
-    if (r != 1)
-      break;                      /* the call that follows finds out */
-    if (!standby_msg_ok(&m)) {
-      ctl_unasked_locked(&m);
-      continue;
-    }
-    struct enoipc_socket_ok ok;
-    memcpy(&ok, m.payload, sizeof(ok));
-    fd = m.fds[0];
-    m.nfds = 0;
-    if (!cloexec)
-      real.fcntl(fd, F_SETFD, 0);   /* received close-on-exec */
-    sid = m.hdr.sock;
-    *memfd = m.fds[1];
-    *shm_size = ok.shm_size;
-    goto take;
-  }
-  if (standby.pfd < 0) {
-    if (!standby_asked && ++sockets_made >= 2 &&
-        enoipc_send(shim_ctl_fd, ENOIPC_STANDBY_WANT, ++ctl_seq, 0, NULL, 0, NULL, 0, NULL, 0) == 0)
-      standby_asked = 1;
-    goto out;
-  }
-  fd = real.fcntl(standby.pfd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
-  if (fd < 0) {
-    fd = errno == EMFILE ? -2 : -1;   /* EMFILE: no free descriptor; keep the standby */
-    goto out;
-  }
-  sid = standby.id;
-  *shm_size = standby.shm_size;
-  internal_del(standby.memfd);
-  *memfd = standby.memfd;
-  internal_del(standby.pfd);
-  real.close(standby.pfd);
-  standby.pfd = standby.memfd = -1;
-  standby.id = 0;
-take:;
-  struct enoipc_socket rq = { .domain = domain, .v6only = v6only };
-  if (enoipc_send(shim_ctl_fd, ENOIPC_STANDBY_TAKE, ++ctl_seq, sid, &rq, sizeof(rq), NULL, 0, NULL, 0)) {
-    real.close(fd);
-    real.close(*memfd);
-    *memfd = -1;
-    fd = -1;
-    ctl_drop_locked();
-    goto out;
-  }
-  *id = sid;
-  standby_asked = 1;              /* the TAKE asks for the next */
-out:
-  r = errno;
-  pthread_mutex_unlock(&ctl_lock);
-  errno = r;
-  return fd;
 }
 
 /* The watcher of relisten.c: the control connection (made if need be) and
@@ -780,8 +626,6 @@ static void atfork_child(void)
 {
   /* The inherited connection belongs to the parent: forget it without
    * disturbing the parent (closing our copy only drops a reference). */
-  standby_drop_locked();        /* our copies only: the parent keeps its standby */
-  sockets_made = 0;
   if (shim_ctl_fd >= 0) {
     internal_del(shim_ctl_fd);
     real.close(shim_ctl_fd);

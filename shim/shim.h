@@ -159,7 +159,6 @@ extern int shim_ctl_fd;
 extern uint32_t shim_tund_pid;
 extern struct enoipc_hello_ok shim_hello;
 int  ctl_ensure(void);                              /* 0 or -errno */
-int  ctl_take_standby(int domain, int v6only, int cloexec, uint64_t *id, int *memfd, uint32_t *shm_size);
 /* Send a request, wait for its RESULT.  Returns 0 and fills *err (the
  * program's errno, 0 ok) and data/fds (rfds: room for ENOIPC_MAX_FDS), or
  * -errno if tund is unreachable (-EMFILE: the reply's descriptors could not

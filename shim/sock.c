@@ -42,36 +42,36 @@ int sock_socket(int domain, int type, int protocol)
       real.close(fd);
     }
   }
-  int fd = ctl_take_standby(domain, rq.v6only, type & SOCK_CLOEXEC, &id, &fds[1], &ok.shm_size);
-  int standby = fd >= 0;
-  if (fd == -2)
-    return -1;                 /* EMFILE: at the program's descriptor limit */
-  if (fd < 0) {
-    int r = ctl_call(ENOIPC_SOCKET, 0, &rq, sizeof(rq), NULL, 0, NULL, 0, &err, &ok, &oklen, fds, &nfds, &id);
-    if (r == -EMFILE || r == -ENFILE) {
-      /* The program is at its descriptor limit (the control connection
-       * could not be made, or the reply's two descriptors not taken): the
-       * kernel's socket() would fail the same way, so no plain socket with
-       * ENOSHIM_FALLBACK=plain either. */
-      errno = -r;
-      return -1;
-    }
-    if (r) {
-      if (shim_fallback_plain)
-        return real.socket(domain, type, protocol);
-      errno = ENETDOWN;
-      return -1;
-    }
-    if (err || nfds != 2 || oklen != sizeof(ok)) {
-      for (int i = 0; i < nfds; i++)
-        real.close(fds[i]);
-      errno = err ? err : EPROTO;
-      return -1;
-    }
-    fd = fds[0];
-    if (!(type & SOCK_CLOEXEC))
-      real.fcntl(fd, F_SETFD, 0);
+  /* One round trip: the reply brings the pair end (at the lowest free
+   * number, which socket() must return) and the memfd.  tund does not make
+   * sockets ahead: a descriptor it sent before being asked would sit in
+   * flight, and while any unix socket is in flight on the host, every close
+   * of a unix socket anywhere queues a run of the kernel's garbage collector
+   * (PERFORMANCE.md, "standby sockets"). */
+  int r = ctl_call(ENOIPC_SOCKET, 0, &rq, sizeof(rq), NULL, 0, NULL, 0, &err, &ok, &oklen, fds, &nfds, &id);
+  if (r == -EMFILE || r == -ENFILE) {
+    /* The program is at its descriptor limit (the control connection
+     * could not be made, or the reply's two descriptors not taken): the
+     * kernel's socket() would fail the same way, so no plain socket with
+     * ENOSHIM_FALLBACK=plain either. */
+    errno = -r;
+    return -1;
   }
+  if (r) {
+    if (shim_fallback_plain)
+      return real.socket(domain, type, protocol);
+    errno = ENETDOWN;
+    return -1;
+  }
+  if (err || nfds != 2 || oklen != sizeof(ok)) {
+    for (int i = 0; i < nfds; i++)
+      real.close(fds[i]);
+    errno = err ? err : EPROTO;
+    return -1;
+  }
+  int fd = fds[0];
+  if (!(type & SOCK_CLOEXEC))
+    real.fcntl(fd, F_SETFD, 0);
   struct shim_sock *s = sock_from_shm(id, fds[1], ok.shm_size, SK_STREAM, domain, SHM_OWN, &err);
   real.close(fds[1]);
   if (!s) {
@@ -85,7 +85,7 @@ int sock_socket(int domain, int type, int protocol)
   fdt_set(fd, s);
   sock_apply_env_opts(s);
   if (shim_debug)
-    shim_log("socket fd %d = tund socket %llu%s", fd, (unsigned long long)id, standby ? " (standby)" : "");
+    shim_log("socket fd %d = tund socket %llu", fd, (unsigned long long)id);
   return fd;
 }
 

@@ -54,8 +54,6 @@ struct client {
   size_t q_bytes;
   struct client *next, *prev;
   uint64_t key;           /* owner key of the spare shm it leaves (spares.c) */
-  uint64_t standby_id;    /* the standby socket sent and not yet taken, or 0 */
-  int standby_wanted;     /* make one when the loop is idle (client_idle) */
   unsigned single;        /* evidence that messages come one at a time */
 };
 
@@ -206,58 +204,6 @@ static void conn_given(struct client *cl, uint64_t id)
     conn_add_user(c, cl->uid);
 }
 
-/* ---- standby sockets -------------------------------------------------------------
- *
- * A program that makes one socket after another (a client's connection loop)
- * would wait for a round trip to tund in every socket().  Once a process has
- * made a second socket, the shim asks for one ahead (STANDBY_WANT); tund
- * makes a NEW socket and sends it unasked (STANDBY).  socket() takes it with
- * no wait and posts STANDBY_TAKE with the domain, and tund makes the next.
- * At most one per control connection is out; only that connection can take
- * it; status listings do not show it.  If the process never takes it, it
- * ends like any socket: when the process closes its end (exit, or the shim
- * dropping the control connection). */
-static unsigned standby_wanted_n;
-
-static void want_standby(struct client *cl)
-{
-  if (!cl->standby_wanted && !cl->dead) {
-    cl->standby_wanted = 1;
-    standby_wanted_n++;
-  }
-}
-
-static void client_standby(struct client *cl)
-{
-  struct enoipc_socket_ok ok;
-  uint64_t id = 0;
-  int fds[2];
-  cl->standby_id = 0;
-  if (conn_standby_new(cl, &id, fds, &ok.shm_size))
-    return;                      /* out of fds or memory: socket() asks the usual way */
-  cl->standby_id = id;
-  conn_given(cl, id);
-  client_reply(cl, ENOIPC_STANDBY, 0, id, &ok, sizeof(ok), NULL, 0, fds, 2);
-}
-
-/* Made while the loop is idle, not while the program's requests wait: the
- * TAKE is followed at once by the new socket's CONNECT, which comes first. */
-int client_idle(void)
-{
-  if (!standby_wanted_n)
-    return 0;
-  for (struct client *cl = clients; cl; cl = cl->next)
-    if (cl->standby_wanted) {
-      cl->standby_wanted = 0;
-      standby_wanted_n--;
-      if (!cl->dead)
-        client_standby(cl);
-      return 1;
-    }
-  standby_wanted_n = 0;
-  return 0;
-}
-
 static void reply_result(struct client *cl, const struct enoipc_msg *rq, int err,
                          const void *data, size_t len, const int *fds, int nfds)
 {
@@ -283,10 +229,6 @@ static void client_drop(struct client *cl, const char *why)
   if (why)
     tund_log_limited(LOG_WARN_, "dropping client pid %d: %s", (int)cl->pid, why);
   cl->dead = 1;
-  if (cl->standby_wanted) {
-    cl->standby_wanted = 0;
-    standby_wanted_n--;
-  }
   conn_spares_drop(cl->key);
   loop_del(&cl->ev);
   close(cl->ev.fd);
@@ -322,7 +264,7 @@ static int command(struct client *cl, const struct enoipc_command *cmd, char *te
     if (cmd->arg) {
       /* another user's connection is one this client cannot name */
       for (struct conn *c = conn_first(); c; c = c->next)
-        if (!c->dead && !c->standby && c->serial == cmd->arg && !conn_visible(c, cl->uid)) {
+        if (!c->dead && c->serial == cmd->arg && !conn_visible(c, cl->uid)) {
           snprintf(text, tl, "no connection %llu", (unsigned long long)cmd->arg);
           return ENOENT;
         }
@@ -331,7 +273,7 @@ static int command(struct client *cl, const struct enoipc_command *cmd, char *te
       /* all of this user's */
       unsigned n = 0;
       for (struct conn *c = conn_first(); c; c = c->next)
-        if (!c->dead && !c->standby && conn_visible(c, cl->uid) && crypt_rekey(c) == 0)
+        if (!c->dead && conn_visible(c, cl->uid) && crypt_rekey(c) == 0)
           n++;
       snprintf(text, tl, "rekey started on %u connection%s", n, n == 1 ? "" : "s");
       return 0;
@@ -434,19 +376,6 @@ static int handle(struct client *cl, struct enoipc_msg *m)
     c = req_conn(cl, &rq);
     if (c && (err = conn_connect(c, &rq.u.addr)))
       conn_connect_posted_failed(c, err);
-    return 0;
-  case ENOIPC_STANDBY_WANT:
-    if (!cl->standby_id || !conn_find(cl->standby_id))
-      want_standby(cl);
-    return 0;
-  case ENOIPC_STANDBY_TAKE:
-    if (!cl->standby_id || rq.sock != cl->standby_id)
-      return -1;                 /* not the one we sent: a confused or hostile client */
-    c = conn_find(cl->standby_id);
-    cl->standby_id = 0;
-    if (c && conn_standby_take(c, rq.u.socket.domain, rq.u.socket.v6only))
-      return -1;
-    want_standby(cl);
     return 0;
   case ENOIPC_SETOPT:
   case ENOIPC_SETOPT_POSTED:

@@ -45,7 +45,6 @@ struct conn {
   struct enoshm *shm;
   size_t shm_len;
   int memfd;
-  int standby;            /* made ahead for a control connection, not taken yet */
   uint64_t spare_key;     /* whose spare shm this may become when it ends (0: none) */
   uint32_t rx_size, tx_size;
   uint8_t *rx_base, *tx_base;

@@ -1249,7 +1249,7 @@ int crypt_command(uint32_t cmd, uint64_t arg, char *out, size_t outlen)
     unsigned n = 0;
     int found = 0;
     for (struct conn *it = conn_first(); it; it = it->next) {
-      if (it->dead || it->standby || (arg && it->serial != arg))
+      if (it->dead || (arg && it->serial != arg))
         continue;
       found = 1;
       if (crypt_rekey(it) == 0)

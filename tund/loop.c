@@ -234,7 +234,7 @@ void loop_run(void)
     arm_timer();
     /* nothing pending: use the time for work done ahead (one piece per
      * turn, then look at events again) */
-    int busy = conn_have_pending() || tun_loopback_pending() || client_idle() || crypt_idle();
+    int busy = conn_have_pending() || tun_loopback_pending() || crypt_idle();
     int n = wait_events(evs, 256, busy);
     if (n < 0) {
       if (errno == EINTR)

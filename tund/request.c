@@ -1,8 +1,8 @@
 /*
  * tund/request.c — what a program asks of its sockets (client.c parses the
- * control messages, these execute them): socket and the standby socket,
- * bind, listen, connect, options, shutdown, the sockets a fork shares, ATTACH
- * after exec or SCM_RIGHTS, enoctl's status and commands.  Each returns 0 or
+ * control messages, these execute them): socket, bind, listen, connect,
+ * options, shutdown, the sockets a fork shares, ATTACH after exec or
+ * SCM_RIGHTS, enoctl's status and commands.  Each returns 0 or
  * a positive errno for the program.
  */
 #include <errno.h>
@@ -45,30 +45,6 @@ int conn_socket(struct client *cl, int domain, int v6only, uint64_t *id, int fds
     return ENOBUFS;
   }
   *shm_size = (uint32_t)c->shm_len;
-  return 0;
-}
-
-/* A socket made ahead for a control connection (client.c: client_standby);
- * AF_INET until taken. */
-int conn_standby_new(struct client *cl, uint64_t *id, int fds[2], uint32_t *shm_size)
-{
-  int err = conn_socket(cl, AF_INET, 0, id, fds, shm_size);
-  if (err)
-    return err;
-  struct conn *c = conn_find(*id);
-  if (c)
-    c->standby = 1;
-  return 0;
-}
-
-int conn_standby_take(struct conn *c, int domain, int v6only)
-{
-  if (!c->standby || (domain != AF_INET && domain != AF_INET6))
-    return EINVAL;
-  c->standby = 0;
-  c->created = sys_now();     /* its age counts from the program's socket() */
-  c->domain = domain;
-  c->v6only = v6only != 0;
   return 0;
 }
 
@@ -499,7 +475,7 @@ static void program_name(pid_t pid, char out[16], int fresh)
 struct conn *conn_status_next(struct conn *prev, struct enoipc_status_entry *e)
 {
   struct conn *c = prev ? prev->next : conn_first();
-  while (c && (c->dead || c->standby))
+  while (c && c->dead)
     c = c->next;
   if (!c)
     return NULL;

@@ -161,8 +161,6 @@ void conn_touch_pid(struct conn *c, pid_t pid);
 /* request.c: requests (client.c parses, request.c executes).  Each returns 0
  * or a positive errno for the program. */
 int  conn_socket(struct client *cl, int domain, int v6only, uint64_t *id, int fds[2], uint32_t *shm_size);
-int  conn_standby_new(struct client *cl, uint64_t *id, int fds[2], uint32_t *shm_size);
-int  conn_standby_take(struct conn *c, int domain, int v6only);
 int  conn_bind(struct conn *c, const struct enoipc_addr *a, int kernel_bound, struct enoipc_addr *bound);
 int  conn_listen(struct conn *c, int backlog, int kfd);
 int  conn_connect(struct conn *c, const struct enoipc_addr *a);
@@ -198,7 +196,6 @@ int  client_spare_key_alive(uint64_t key);
 /* Work for a loop that would otherwise sleep (ephemeral keys ahead of time);
  * 1 if it did some.  And the keys' release at exit. */
 int  crypt_idle(void);
-int  client_idle(void);
 void crypt_module_free(void);
 
 /* ---- keylog.c ------------------------------------------------------------------- */

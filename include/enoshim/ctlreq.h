@@ -25,7 +25,7 @@ struct ctl_req {
                                 (still owned by the message) */
   union {
     struct enoipc_hello hello;           /* HELLO */
-    struct enoipc_socket socket;         /* SOCKET, STANDBY_TAKE */
+    struct enoipc_socket socket;         /* SOCKET */
     struct enoipc_bind bind;             /* BIND */
     struct enoipc_listen listen;         /* LISTEN */
     struct enoipc_addr addr;             /* CONNECT, CONNECT_POSTED */

@@ -26,8 +26,9 @@
 
 #include "tcpinc.h"
 
-#define ENOIPC_VERSION     3u    /* 2: status entries carry age_s and program; 3: RELISTEN,
-                                    LISTEN's reply carries tund's end and the memfd */
+#define ENOIPC_VERSION     4u    /* 2: status entries carry age_s and program; 3: RELISTEN,
+                                    LISTEN's reply carries tund's end and the memfd; 4: no
+                                    standby sockets (17, 18 and 102 retired) */
 #define ENOIPC_MAX_MSG     4096u
 #define ENOIPC_MAX_FDS     4u
 #define ENOIPC_OPT_MAX     256u     /* longest socket option value carried */
@@ -62,11 +63,9 @@ enum enoipc_type {
   ENOIPC_CONNECT_POSTED, /* p: addr                  no reply: a connect on a socket
                             only this process holds; the outcome (or an error
                             tund finds at once) comes through the status block */
-  ENOIPC_STANDBY_WANT,   /* p: none                  no reply: make a socket ahead and
-                            send it (ENOIPC_STANDBY) for this process's next socket() */
-  ENOIPC_STANDBY_TAKE,   /* p: socket; sock: the standby's id   no reply: socket()
-                            took it (domain, v6only given now); tund sends the next */
-  ENOIPC_RELISTEN,       /* p: relisten + n_opts (opt + value); sock: the id proposed;
+  /* 17, 18: retired (STANDBY_WANT, STANDBY_TAKE until version 3); tund drops a
+     client that sends them, as any unknown type */
+  ENOIPC_RELISTEN = 19,       /* p: relisten + n_opts (opt + value); sock: the id proposed;
                             fds [program's end, tund's end, memfd, kernel listener if
                             has_kernel_fd]   r: RESULT, sock: the listener's id.  A
                             listener made with a tund that died, handed to this one
@@ -74,9 +73,8 @@ enum enoipc_type {
   /* replies, tund -> program */
   ENOIPC_RESULT = 100,   /* p: result + type-specific data */
   ENOIPC_STATUS_ENTRY,   /* p: status_entry */
-  ENOIPC_STANDBY,        /* p: socket_ok, fds [pair end, memfd]; sock: id.  Unasked,
-                            after a STANDBY_WANT or _TAKE: a NEW socket this process
-                            may take in socket() without a round trip */
+  /* 102: retired (STANDBY until version 3).  tund sends nothing unasked: a
+     descriptor sent ahead would stay in flight (shim/sock.c sock_socket) */
 };
 
 struct enoipc_hdr {

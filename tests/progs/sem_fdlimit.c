@@ -1,11 +1,10 @@
 /*
  * sem_fdlimit — socket() and accept() at the program's RLIMIT_NOFILE, as on
  * Linux:
- *   socket() with no descriptor free: EMFILE (several times: the shim's
- *   standby socket and the usual request), never ENETDOWN, and with
- *   ENOSHIM_FALLBACK=plain never a plain kernel socket; once two
- *   descriptors are free again socket() works and is the shim's (the
- *   control connection survived);
+ *   socket() with no descriptor free: EMFILE (several times), never
+ *   ENETDOWN, and with ENOSHIM_FALLBACK=plain never a plain kernel socket;
+ *   once two descriptors are free again socket() works and is the shim's
+ *   (the control connection survived);
  *   accept() with a connection queued but no descriptor free: EMFILE, the
  *   listener still readable, again EMFILE; once descriptors are free the
  *   same connection is accepted intact — the bytes its client sent before
@@ -25,7 +24,7 @@
 static int fill[MAXFILL], nfill;
 
 /* The program's descriptors: those below 512 (the shim keeps its own high,
- * at 900 and up, and may make or drop them as it goes: its standby socket) */
+ * at 900 and up: the control and doorbell connections) */
 static int count_fds(void)
 {
   DIR *d = opendir("/proc/self/fd");
@@ -143,7 +142,7 @@ int main(void)
   struct rlimit rl0, rl;
   CHECK(getrlimit(RLIMIT_NOFILE, &rl0) == 0, "getrlimit");
 
-  STEP("a listener on any address; a few sockets made and closed (the standby is on hand)");
+  STEP("a listener on any address; a few sockets made and closed");
   int port = 0;
   int l = s_listen(AF_INET, NULL, &port);
   for (int i = 0; i < 3; i++) {

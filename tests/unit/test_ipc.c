@@ -548,7 +548,7 @@ Test(ipc, recv_on_bad_socket)
   free(m);
 }
 
-/* The shim looks for a standby socket without waiting (shim/ctl.c). */
+/* Looking without waiting (tund/client.c drains a client it refuses). */
 Test(ipc, recv_dontwait)
 {
   int sv[2];
@@ -556,9 +556,9 @@ Test(ipc, recv_dontwait)
   struct enoipc_msg *m = calloc(1, sizeof(*m));
   cr_assert_eq(enoipc_recv_flags(sv[1], m, MSG_DONTWAIT), -EAGAIN, "empty: EAGAIN, not a wait");
   uint32_t v = 7;
-  cr_assert_eq(enoipc_send(sv[0], ENOIPC_STANDBY_WANT, 3, 0, &v, sizeof(v), NULL, 0, NULL, 0), 0);
+  cr_assert_eq(enoipc_send(sv[0], ENOIPC_KICK, 3, 0, &v, sizeof(v), NULL, 0, NULL, 0), 0);
   cr_assert_eq(enoipc_recv_flags(sv[1], m, MSG_DONTWAIT), 1);
-  cr_assert_eq(m->hdr.type, ENOIPC_STANDBY_WANT);
+  cr_assert_eq(m->hdr.type, ENOIPC_KICK);
   cr_assert_eq(m->hdr.seq, 3);
   cr_assert_eq(m->plen, sizeof(v));
   cr_assert_eq(enoipc_recv_flags(sv[1], m, MSG_DONTWAIT), -EAGAIN);

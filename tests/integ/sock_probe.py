@@ -1,23 +1,22 @@
 #!/usr/bin/env python3
-# tests/integ/standby_probe.py — runs under enorun (tund A, ENOSHIM_DEBUG=1)
-# and drives the standby socket (tund/client.c "standby sockets",
-# shim/ctl.c): from a process's second socket() on, tund makes the next one
-# ahead and socket() takes it without a round trip.  One scenario per call;
-# t_standby.sh reads what it prints and the shim's log ("(standby)").
+# tests/integ/sock_probe.py — runs under enorun (tund A) and checks what
+# socket() gives a program that makes one connection after another, and
+# what stays behind when it rests.  One scenario per call; t_inflight.sh
+# reads what it prints.
 #
 #   seq N      N connections one after another (each: 'E', echo, close)
-#   lowest     with a standby waiting: socket() returns the lowest free fd
-#   closeall   with a standby waiting: the program closes every fd from 3 up
-#              (closerange), then connects again twice
-#   dup2       with a standby waiting: the program dup2()s /dev/null onto
-#              every fd number from 800 up (the shim's own among them), then
-#              connects again twice; the dup2'd fds must be /dev/null
-#   fork       holding a standby (stash): a child connects 3 times, the
-#              parent too; both must work (each process takes only its own)
-#   exec       holding a standby (stash): exec this probe with "fds", which
-#              prints how many sockets it holds at fds >= 3 (none expected:
-#              a standby must not cross exec)
-#   hold SECS  3 connections, print "holding PID", stay alive SECS seconds
+#   lowest     after a few connections: socket() returns the lowest free fd
+#   closeall   the program closes every fd from 3 up (closerange), then
+#              connects again twice
+#   dup2       the program dup2()s /dev/null onto every fd number from 800 up
+#              (the shim's own among them), then connects again twice; the
+#              dup2'd fds must be /dev/null
+#   fork       a child connects 3 times, the parent too; both must work
+#   exec       exec this probe with "fds", which prints how many sockets it
+#              holds at fds >= 3 (none expected: nothing of the shim's
+#              crosses exec)
+#   hold SECS  3 connections closed and 3 kept open, print "holding PID",
+#              stay alive SECS seconds
 #
 # HOST PORT come first.
 import os
@@ -29,20 +28,11 @@ from spare_probe import conn   # one connection: 'E', the echo
 
 
 def warm(host, port):
-    """Three connections: the second asks for a standby, the third takes it
-    (and asks for the next), so one is waiting afterwards."""
+    """Three connections one after another, and an option that asks tund
+    (the shim reads its control connection then)."""
     for _ in range(3):
         conn(host, port).close()
-    time.sleep(0.2)   # the next standby arrives
-
-
-def stash(host, port):
-    """Make the shim read the standby that tund sent after the last socket()
-    (it reads its control connection only when it asks something): a
-    connection, a pause for the standby to arrive, then an option that asks
-    tund.  Afterwards the process holds a standby's fds itself."""
     s = conn(host, port)
-    time.sleep(0.2)
     s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
     s.close()
 
@@ -97,7 +87,6 @@ def main():
         print("dup2 over %d fds, not /dev/null after: %d" % (len(hit), len(bad)), flush=True)
     elif what == "fork":
         warm(host, port)
-        stash(host, port)
         pid = os.fork()
         if pid == 0:
             try:
@@ -113,7 +102,6 @@ def main():
         print("fork child %d" % os.waitstatus_to_exitcode(st), flush=True)
     elif what == "exec":
         warm(host, port)
-        stash(host, port)
         sys.stdout.flush()
         os.execv(sys.executable, [sys.executable, sys.argv[0], host, str(port), "fds"])
     elif what == "fds":
@@ -130,8 +118,11 @@ def main():
         print("sockets after exec: %d" % n, flush=True)
     elif what == "hold":
         warm(host, port)
+        kept = [conn(host, port) for _ in range(3)]
         print("holding %d" % os.getpid(), flush=True)
         time.sleep(float(args[0]))
+        for s in kept:
+            s.close()
     else:
         raise SystemExit("unknown scenario " + what)
 
