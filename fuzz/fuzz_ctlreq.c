@@ -105,8 +105,7 @@ static bool expected_ok(const struct enoipc_msg *m)
   case 13: return pl == 0 && nf == 0;                   /* CLOSED */
   case 15: return pl % 8 == 0 && nf == 0;               /* FORKED: ids */
   case 16: return pl == 28 && nf == 0;                  /* CONNECT_POSTED */
-  case 17: return pl == 0 && nf == 0;                   /* STANDBY_WANT */
-  case 18: return pl == 8 && nf == 0;                   /* STANDBY_TAKE */
+  /* 17, 18: retired (STANDBY_WANT, STANDBY_TAKE until ipc version 3): unknown */
   case 19: {                                            /* RELISTEN: 56 bytes of settings, */
     if (pl < 56)                                        /* n_opts at 52, has_kernel_fd at 38, */
       return false;                                     /* then the options, then nothing */
