@@ -274,6 +274,9 @@ struct tc_cache_entry {
 
 struct tc_cache {
 	size_t max, count;
+	size_t hi;              /* every slot at or above is free: the lookups,
+	                         * run for every connection, stop here rather than
+	                         * at max (slots are taken lowest first) */
 	uint64_t next_id, next_seq;
 	struct tc_cache_entry *e;
 	uint8_t *ss;            /* max * K_LEN, sodium_malloc'd */
@@ -332,18 +335,20 @@ static void tc_cache_remove(tc_cache *c, size_t k)
 	sodium_memzero(c->ss + k * TC_K_LEN, TC_K_LEN);
 	sodium_memzero(&c->e[k], sizeof c->e[k]);
 	c->count--;
+	while (c->hi && !c->e[c->hi - 1].id)
+		c->hi--;
 }
 
 void tc_cache_expire(tc_cache *c, uint64_t now)
 {
-	for (size_t k = 0; k < c->max; k++)
+	for (size_t k = 0; k < c->hi; k++)
 		if (c->e[k].id && c->e[k].expiry <= now)
 			tc_cache_remove(c, k);
 }
 
 static void tc_cache_remove_id(tc_cache *c, uint64_t id)
 {
-	for (size_t k = 0; k < c->max; k++)
+	for (size_t k = 0; k < c->hi; k++)
 		if (c->e[k].id == id)
 			tc_cache_remove(c, k);
 }
@@ -387,6 +392,8 @@ static int tc_cache_insert(tc_cache *c, const uint8_t *peer, size_t peer_len, ui
 	if (peer_len)
 		memcpy(e->peer, peer, peer_len);
 	c->count++;
+	if (slot >= c->hi)
+		c->hi = slot + 1;
 	*id = e->id;
 	return 0;
 }
@@ -421,7 +428,7 @@ int tc_resume_propose(tc_cache *c, unsigned policy, const uint8_t *peer, size_t 
 		return TC_ERR_ARG;
 	if (!c || (policy & TC_POLICY_NO_RESUME))
 		return TC_ERR_NO_ENTRY;
-	for (k = 0; k < c->max; k++) {
+	for (k = 0; k < c->hi; k++) {
 		struct tc_cache_entry *e = &c->e[k];
 		if (!e->id)
 			continue;
@@ -455,7 +462,7 @@ int tc_resume_answer(tc_cache *c, unsigned policy, uint8_t tep,
 	if (!c || (policy & TC_POLICY_NO_RESUME) || len < TC_RESUME_HALF_LEN ||
 	    len > TC_RESUME_SUBOPT_MAX)
 		return TC_ERR_NO_ENTRY;
-	for (k = 0; k < c->max; k++) {
+	for (k = 0; k < c->hi; k++) {
 		struct tc_cache_entry *e = &c->e[k];
 		if (!e->id)
 			continue;

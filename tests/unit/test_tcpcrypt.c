@@ -1453,6 +1453,48 @@ Test(resume, flush_expiry_eviction_nocache)
 	tc_cache_free(h.cb);
 }
 
+/* The lookups stop at the highest slot in use (tc_cache.hi): entries above
+ * holes, a slot reused below the top, and the top given back must all be
+ * found exactly as before. */
+Test(resume, lookups_across_holes)
+{
+	struct hosts h;
+	struct pair p;
+	tc_resume *r;
+	static const char *peers[] = { "0", "1", "2", "3", "4", "5", "6" };
+	cr_assert_eq(tc_cache_new(8, &h.ca), 0);
+	cr_assert_eq(tc_cache_new(8, &h.cb), 0);
+	for (int i = 0; i < 6; i++) {   /* slots 0..5 */
+		struct tc_config ca = cfg_base(TC_ROLE_A, 0x23), cb = cfg_base(TC_ROLE_B, 0x23);
+		ca.cache = h.ca; ca.peer = (const uint8_t *)peers[i]; ca.peer_len = 1; ca.cache_expiry = 1000;
+		handshake(&p, &ca, &cb);
+		pair_free(&p);
+	}
+	cr_assert_eq(tc_cache_count(h.ca), 6);
+	/* the top (5) and the bottom (0) leave, then 1..3: 4 is alone above holes */
+	static const int gone[] = { 5, 0, 1, 2, 3 };
+	for (size_t g = 0; g < sizeof gone / sizeof gone[0]; g++) {
+		cr_assert_eq(tc_resume_propose(h.ca, 0, (const uint8_t *)peers[gone[g]], 1, 0x23, 0, 8, &r), 0,
+		             "peer %d", gone[g]);
+		tc_resume_free(r);
+	}
+	cr_assert_eq(tc_cache_count(h.ca), 1);
+	/* a new entry takes the lowest free slot (0), below 4 */
+	struct tc_config ca = cfg_base(TC_ROLE_A, 0x23), cb = cfg_base(TC_ROLE_B, 0x23);
+	ca.cache = h.ca; ca.peer = (const uint8_t *)peers[6]; ca.peer_len = 1; ca.cache_expiry = 1000;
+	handshake(&p, &ca, &cb);
+	pair_free(&p);
+	cr_assert_eq(tc_resume_propose(h.ca, 0, (const uint8_t *)"5", 1, 0x23, 0, 8, &r), TC_ERR_NO_ENTRY);
+	cr_assert_eq(tc_resume_propose(h.ca, 0, (const uint8_t *)"4", 1, 0x23, 0, 8, &r), 0, "above the holes");
+	tc_resume_free(r);
+	/* expiry reaches an entry whatever the slot */
+	tc_cache_expire(h.ca, 1000);
+	cr_assert_eq(tc_cache_count(h.ca), 0);
+	cr_assert_eq(tc_resume_propose(h.ca, 0, (const uint8_t *)"6", 1, 0x23, 0, 8, &r), TC_ERR_NO_ENTRY);
+	tc_cache_free(h.ca);
+	tc_cache_free(h.cb);
+}
+
 /* A resumed session uses the same key directions as the original one:
  * the original A encrypts with k_ab even when it is B now (§3.5).  Checked
  * by building the original A's first frame by hand from ss[1]. */
