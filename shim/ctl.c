@@ -47,8 +47,9 @@ static _Atomic int bell_dead;          /* tund hung up on it */
 static _Atomic int epipe_fd = -1;
 
 /* internal fds: small set, checked on every close/dup2 of a shim-ish fd
- * (the control and doorbell connections, kernel sockets of bind(), three kept ends per listener: relisten.c).  They sit high, so
- * one compare with the lowest of them settles most calls. */
+ * (the control and doorbell connections, kernel sockets of bind(), three
+ * kept ends per listener: relisten.c).  They sit high, so one compare with
+ * the lowest of them settles most calls. */
 #define MAX_INTERNAL SHIM_MAX_INTERNAL
 static _Atomic int internal_fds[MAX_INTERNAL];
 static _Atomic int internal_lowest = 1 << 30;   /* no internal fd is below (a bound) */
@@ -136,14 +137,6 @@ void shim_internal_close(int fd)
     return;
   internal_del(fd);
   real.close(fd);
-}
-
-/* A message on the control connection other than the reply waited for:
- * tund sends nothing unasked, so this is a stray (a reply to a request whose
- * caller gave up), dropped with its descriptors. */
-static void ctl_unasked_locked(struct enoipc_msg *m)
-{
-  enoipc_msg_close_fds(m);
 }
 
 static int move_internal(int fd)
@@ -381,7 +374,9 @@ int ctl_call(uint16_t type, uint64_t sock, const void *p1, size_t n1, const void
     }
     if (m.hdr.type == ENOIPC_RESULT && m.hdr.seq == seq)
       break;
-    ctl_unasked_locked(&m);
+    /* not the reply waited for: tund sends nothing unasked, so a stray
+     * (the reply to a request whose caller gave up), dropped */
+    enoipc_msg_close_fds(&m);
   }
   struct enoipc_result res;
   if (m.plen < sizeof(res)) {

@@ -47,7 +47,7 @@ int sock_socket(int domain, int type, int protocol)
    * sockets ahead: a descriptor it sent before being asked would sit in
    * flight, and while any unix socket is in flight on the host, every close
    * of a unix socket anywhere queues a run of the kernel's garbage collector
-   * (PERFORMANCE.md, "standby sockets"). */
+   * (PERFORMANCE.md, "No socket is sent ahead any more"). */
   int r = ctl_call(ENOIPC_SOCKET, 0, &rq, sizeof(rq), NULL, 0, NULL, 0, &err, &ok, &oklen, fds, &nfds, &id);
   if (r == -EMFILE || r == -ENFILE) {
     /* The program is at its descriptor limit (the control connection

@@ -65,7 +65,7 @@ enum enoipc_type {
                             tund finds at once) comes through the status block */
   /* 17, 18: retired (STANDBY_WANT, STANDBY_TAKE until version 3); tund drops a
      client that sends them, as any unknown type */
-  ENOIPC_RELISTEN = 19,       /* p: relisten + n_opts (opt + value); sock: the id proposed;
+  ENOIPC_RELISTEN = 19,  /* p: relisten + n_opts (opt + value); sock: the id proposed;
                             fds [program's end, tund's end, memfd, kernel listener if
                             has_kernel_fd]   r: RESULT, sock: the listener's id.  A
                             listener made with a tund that died, handed to this one
