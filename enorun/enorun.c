@@ -22,7 +22,8 @@
  *
  * --sandbox instead makes an unprivileged user + network namespace (what
  * `unshare -Urn` does), starts a private tund in it (real_hosts=no: there
- * are no other hosts), says "sandbox ready" with the address programs of
+ * are no other hosts; direct_local=no: the sandbox's kernel stands for
+ * them, reached through lwIP), says "sandbox ready" with the address programs of
  * the sandbox reach each other at, runs PROGRAM as its child and stops
  * tund when PROGRAM ends, with PROGRAM's exit status.
  */
@@ -649,6 +650,9 @@ static int run_sandbox(const char *tund, const char *path, char **argv, const ch
     a[k++] = sockopt;
     a[k++] = "--tun=enosb0";
     a[k++] = "--real_hosts=no";  /* the sandbox has no other hosts: nothing to masquerade or publish */
+    /* its kernel (10.77.0.1) stands for the other hosts: programs reach it
+     * through lwIP, as a plain peer, not directly as this host's own */
+    a[k++] = "--direct_local=no";
     a[k++] = "--ready-fd=3";
     for (int i = 0; i < opt.n_tund_args; i++)
       a[k++] = opt.tund_args[i];

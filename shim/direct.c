@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "enoshim/prefix.h"
 #include "shim.h"
@@ -147,24 +148,112 @@ static void env_direct_read(void)
     n_env_direct = n;
 }
 
-/* Does a connect() to a get a plain kernel socket (1) or go through tund? */
-int shim_addr_is_direct(const struct sockaddr *a, socklen_t len)
+/* ---- this host's own addresses ------------------------------------------------ */
+
+/* Is a one of this host's own addresses (any interface's, as the kernel's
+ * routing says: a local route)?  A client on this host that dials the host's
+ * real address must get what the kernel gives it: the connection stays in
+ * the host, getsockname() is the dialed address and the server's accept()
+ * and getpeername() say the same (an address the server may check, as
+ * pg_hba.conf or an allow list do).  Through tund both ends would see
+ * lwIP's private address instead.
+ *
+ * Asked of the kernel without netlink: a UDP socket connect()ed to the
+ * address takes the source address the route gives, and only for a local
+ * route is that the destination itself.  Unlike a bind() probe this does
+ * not depend on ip_nonlocal_bind/IP_FREEBIND, which would make any address
+ * look local and send a remote peer's connection around tund in the clear.
+ * Any failure (no fd left, a sandbox) answers "not local": through tund,
+ * as before.  Answers are kept for a second per address (a few slots), so
+ * a program that opens many connections to one peer asks once a second
+ * (per thread: no lock, nothing for fork() to catch held). */
+#define LOCAL_SLOTS 8
+#define LOCAL_TTL_NS 1000000000ull
+static _Thread_local struct {
+  int family;
+  uint8_t addr[16];
+  uint64_t until;
+  int local;
+} local_cache[LOCAL_SLOTS];
+static _Thread_local unsigned local_next;
+
+static uint64_t now_ns(void)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static int local_probe(int fam, const uint8_t *addr)
+{
+  struct sockaddr_storage ss, got;
+  socklen_t len;
+  memset(&ss, 0, sizeof(ss));
+  if (fam == AF_INET) {
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    in->sin_family = AF_INET;
+    in->sin_port = htons(9);        /* any port: a UDP connect sends nothing */
+    memcpy(&in->sin_addr, addr, 4);
+    len = sizeof(*in);
+  } else {
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(9);
+    memcpy(&in6->sin6_addr, addr, 16);
+    len = sizeof(*in6);
+  }
+  int e = errno, local = 0;
+  int u = real.socket(fam, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (u >= 0) {
+    socklen_t gl = sizeof(got);
+    if (real.connect(u, (struct sockaddr *)&ss, len) == 0 &&
+        real.getsockname(u, (struct sockaddr *)&got, &gl) == 0 && got.ss_family == fam)
+      local = fam == AF_INET
+                  ? !memcmp(&((struct sockaddr_in *)&got)->sin_addr, addr, 4)
+                  : !memcmp(&((struct sockaddr_in6 *)&got)->sin6_addr, addr, 16);
+    real.close(u);
+  }
+  errno = e;
+  return local;
+}
+
+static int addr_is_this_host(int fam, const uint8_t *addr)
+{
+  size_t n = fam == AF_INET ? 4 : 16;
+  uint64_t now = now_ns();
+  for (int i = 0; i < LOCAL_SLOTS; i++)
+    if (local_cache[i].family == fam && local_cache[i].until > now &&
+        !memcmp(local_cache[i].addr, addr, n))
+      return local_cache[i].local;
+  int r = local_probe(fam, addr);
+  unsigned i = local_next++ % LOCAL_SLOTS;
+  local_cache[i].family = fam;
+  memcpy(local_cache[i].addr, addr, n);
+  local_cache[i].until = now + LOCAL_TTL_NS;
+  local_cache[i].local = r;
+  return r;
+}
+
+/* Why a connect() to a gets a plain kernel socket, or NULL: through tund. */
+const char *shim_direct_reason(const struct sockaddr *a, socklen_t len)
 {
   const uint8_t *addr;
   int fam;
   (void)len;
   pthread_once(&env_direct_once, env_direct_read);
   if (is_loopback(a))
-    return 1;
+    return "loopback";
   if (a->sa_family == AF_INET) {
     addr = (const uint8_t *)&((const struct sockaddr_in *)a)->sin_addr;
     fam = AF_INET;
     if (!memcmp(addr, "\0\0\0\0", 4))
-      return 1;         /* 0.0.0.0 means this host */
+      return "this host";         /* 0.0.0.0 means this host */
   } else {
     const struct in6_addr *x = &((const struct sockaddr_in6 *)a)->sin6_addr;
-    if (IN6_IS_ADDR_UNSPECIFIED(x) || IN6_IS_ADDR_LINKLOCAL(x))
-      return 1;
+    if (IN6_IS_ADDR_UNSPECIFIED(x))
+      return "this host";
+    if (IN6_IS_ADDR_LINKLOCAL(x))
+      return "link-local";
     addr = x->s6_addr;  /* v4-mapped: prefix_match() takes it as IPv4 */
     fam = AF_INET6;
   }
@@ -173,10 +262,19 @@ int shim_addr_is_direct(const struct sockaddr *a, socklen_t len)
     struct prefix p = { .family = e->family, .len = e->prefixlen };
     memcpy(p.addr, e->addr, sizeof(p.addr));
     if (prefix_match(&p, fam, addr))
-      return 1;
+      return i < 2 ? "loopback" : "tund's direct=";
   }
   for (int i = 0; i < n_env_direct; i++)
     if (prefix_match(&env_direct[i], fam, addr))
-      return 1;
-  return 0;
+      return "ENOSHIM_DIRECT (enorun --direct)";
+  if (!(shim_hello.flags & ENOIPC_HELLO_F_DIRECT_LOCAL))
+    return NULL;
+  if (fam == AF_INET6 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)addr))
+    fam = AF_INET, addr += 12;
+  return addr_is_this_host(fam, addr) ? "this host's own address" : NULL;
+}
+
+int shim_addr_is_direct(const struct sockaddr *a, socklen_t len)
+{
+  return shim_direct_reason(a, len) != NULL;
 }

@@ -209,12 +209,12 @@ void outcome_connect(int fd, struct shim_sock *s, const struct sockaddr *a, sock
   if (!s->connect_started) {
     /* nothing went to tund: a direct route (the fd is a kernel socket now),
      * or refused before anything was sent */
+    const char *why;
     if (!a || len < sizeof(sa_family_t) || (a->sa_family != AF_INET && a->sa_family != AF_INET6) ||
-        !shim_addr_is_direct(a, len))
+        !(why = shim_direct_reason(a, len)))
       return;
     char peer[INET6_ADDRSTRLEN + 16];
     fmt_sa(a, peer, sizeof(peer));
-    const char *why = is_loopback(a) ? "loopback" : "tund's direct= or ENOSHIM_DIRECT (enorun --direct)";
     if (s->tep_mandatory && r < 0 && err == EPROTONOSUPPORT)
       say("enoshim: connection to %s refused: its route is direct (%s), plain kernel TCP "
           "(TCP_ENO_TEP_MANDATORY)", peer, why);

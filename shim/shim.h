@@ -220,6 +220,7 @@ int  sock_getname(struct shim_sock *s, int peer, struct sockaddr *a, socklen_t *
 
 /* direct.c: destinations that get a plain kernel socket */
 int  shim_addr_is_direct(const struct sockaddr *a, socklen_t len);
+const char *shim_direct_reason(const struct sockaddr *a, socklen_t len);   /* NULL: through tund */
 int  is_loopback(const struct sockaddr *a);
 int  new_kernel_socket(struct shim_sock *s, int pfd);
 int  go_direct(int fd, struct shim_sock *s);      /* 0, or -1 with errno */

@@ -306,6 +306,7 @@ static int handle(struct client *cl, struct enoipc_msg *m)
     ok.version = ENOIPC_VERSION;
     ok.tund_pid = (uint32_t)getpid();
     ok.ring_size = cfg.ring_size;
+    ok.flags = cfg.direct_local ? ENOIPC_HELLO_F_DIRECT_LOCAL : 0;
     for (int i = 0; i < cfg.n_direct && i < ENOIPC_MAX_DIRECT; i++) {
       ok.direct[i].family = (uint16_t)cfg.direct[i].family;
       ok.direct[i].prefixlen = (uint8_t)cfg.direct[i].len;

@@ -57,6 +57,7 @@ void config_defaults(struct tund_config *c)
   c->ring_size = ENOSHM_RING_DEFAULT;
   c->time_wait_max = 4096;
   c->poll_us = 100;
+  c->direct_local = 1;
   /* api-06 §2.2: the default TEP list.  The order matters only when this host
    * is B: increasing preference, so X25519 (0x23) wins over X448 and P-256.
    * The experimental TEP 0x20 is never in the default list. */
@@ -285,6 +286,7 @@ static int set_default(struct tund_config *c, const char *key)
   else if (!strcmp(key, "time_wait_max")) RESET(time_wait_max);
   else if (!strcmp(key, "poll_us")) RESET(poll_us);
   else if (!strcmp(key, "direct")) { RESET(direct); RESET(n_direct); }
+  else if (!strcmp(key, "direct_local")) RESET(direct_local);
   else if (!strcmp(key, "eno_teps")) { RESET(eno_teps); RESET(n_eno_teps); }
   else if (!strcmp(key, "eno_enable_connect")) RESET(eno_enable_connect);
   else if (!strcmp(key, "eno_enable_listen")) RESET(eno_enable_listen);
@@ -378,6 +380,8 @@ int config_set(struct tund_config *c, const char *key, const char *val, const ch
     if (n < 0)
       BADF("'%s' is not an address prefix (e.g. 192.168.0.0/16 or fd00::/8)", tok);
     c->n_direct = n;
+  } else if (!strcmp(key, "direct_local")) {
+    if (parse_bool(val, &c->direct_local)) BAD();
   } else if (!strcmp(key, "eno_teps")) {
     if (parse_byte_list(val, c->eno_teps, 32, &c->n_eno_teps)) BAD();
     for (int i = 0; i < c->n_eno_teps; i++)

@@ -23,8 +23,8 @@
  *     time_wait_max: lwIP's TIME-WAIT bound, at once;
  *     poll_us: the event loop's polling bound, from its next turn;
  *     ring_size: sockets made from now on;
- *     direct: programs that connect to tund from now on (a running
- *       process keeps the list it got);
+ *     direct, direct_local: programs that connect to tund from now on (a
+ *       running process keeps what it got);
  *     verbose: the log level (unless -v was given);
  *     keylog: reopened on every SIGHUP (log rotation: the old file may have
  *       been moved away), at the new path if it changed, closed if emptied;
@@ -179,6 +179,7 @@ void tund_reload(void)
   APPLY("resume_nonce_len", TAKE(resume_nonce_len););
   APPLY("ring_size", TAKE(ring_size););
   APPLY("direct", TAKE(direct); TAKE(n_direct););
+  APPLY("direct_local", TAKE(direct_local););
   APPLY("time_wait_max", TAKE(time_wait_max); if (changed_) glue_set_time_wait_max(cfg.time_wait_max););
   APPLY("poll_us", TAKE(poll_us););   /* tund/loop.c reads it every turn */
   APPLY("resume_cache_size", TAKE(resume_cache_size);

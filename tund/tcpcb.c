@@ -52,6 +52,13 @@ void ipaddr_to_shm(const ip_addr_t *ip, u16_t port, int domain, struct enoshm_ad
 {
   memset(out, 0, sizeof(*out));
   out->port = port;
+  if (IP_IS_ANY_TYPE_VAL(*ip)) {
+    /* a dual-stack socket bound to the wildcard (IPV6_V6ONLY off): lwIP's
+     * "any type" is "::" to the program, as the kernel says it, not the
+     * v4-mapped 0.0.0.0 the branch below would make of it */
+    out->family = (uint16_t)domain;
+    return;
+  }
   if (IP_IS_V6(ip)) {
     out->family = AF_INET6;
     memcpy(out->addr, ip_2_ip6(ip)->addr, 16);

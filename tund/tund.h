@@ -78,6 +78,7 @@ struct tund_config {
   uint32_t poll_us;            /* adaptive polling before the event loop sleeps, at most (0: off) */
   int  n_direct;
   struct prefix direct[ENOIPC_MAX_DIRECT];
+  int  direct_local;           /* this host's own addresses are direct (shim/direct.c) */
   /* api-06 §2.2 system-wide ENO options */
   uint8_t eno_teps[32];
   int  n_eno_teps;

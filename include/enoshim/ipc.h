@@ -26,9 +26,10 @@
 
 #include "tcpinc.h"
 
-#define ENOIPC_VERSION     4u    /* 2: status entries carry age_s and program; 3: RELISTEN,
+#define ENOIPC_VERSION     5u    /* 2: status entries carry age_s and program; 3: RELISTEN,
                                     LISTEN's reply carries tund's end and the memfd; 4: no
-                                    standby sockets (17, 18 and 102 retired) */
+                                    standby sockets (17, 18 and 102 retired); 5: HELLO's
+                                    reply carries flags (direct_local) */
 #define ENOIPC_MAX_MSG     4096u
 #define ENOIPC_MAX_FDS     4u
 #define ENOIPC_OPT_MAX     256u     /* longest socket option value carried */
@@ -121,7 +122,9 @@ struct enoipc_hello_ok {
   uint32_t ring_size;
   uint32_t n_direct;
   struct enoipc_prefix direct[ENOIPC_MAX_DIRECT];   /* destinations the shim connects to directly */
+  uint32_t flags;                                   /* ENOIPC_HELLO_F_* */
 };
+#define ENOIPC_HELLO_F_DIRECT_LOCAL 0x1u   /* this host's own addresses are direct (direct_local=) */
 
 struct enoipc_socket {
   int32_t domain;        /* AF_INET or AF_INET6 */

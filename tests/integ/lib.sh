@@ -55,8 +55,12 @@ start_tund() {
   local name=$1 sock=$2 tun=$3 h4=$4 l4=$5 h6=$6 l6=$7; shift 7
   local tund=$BUILD/tund
   # real_hosts=no: both tunds share one namespace and reach each other by
-  # routing, without masquerade (the real-host topology is hosts_lib.sh)
-  in_ns $TUND_WRAP "$tund" --socket="$sock" --tun="$tun" --real_hosts=no --host_ipv4="$h4/24" --lwip_ipv4="$l4" \
+  # routing, without masquerade (the real-host topology is hosts_lib.sh).
+  # direct_local=no: the kernel's ends of the two TUNs stand for other
+  # hosts' kernels here (plain peers, the wire tests' SYNs), though they are
+  # this namespace's own addresses, which programs would reach directly
+  in_ns $TUND_WRAP "$tund" --socket="$sock" --tun="$tun" --real_hosts=no --direct_local=no \
+    --host_ipv4="$h4/24" --lwip_ipv4="$l4" \
     --host_ipv6="$h6/64" --lwip_ipv6="$l6" "$@" >"$WORK/tund-$name.log" 2>&1 &
   TUND_PIDS+=($!)
   for _ in $(seq 1 200); do

@@ -107,8 +107,8 @@ def serve(c):
         if len(d) < 24:
             continue
         length, typ, nfds, seq, flags, sock = struct.unpack("<IHHIIQ", d[:24])
-        if typ == 1:      # HELLO: answered as tund does (version 2, no direct prefixes)
-            data = struct.pack("<iI", 0, 336) + struct.pack("<IIII", 2, os.getpid(), 1 << 20, 0) + bytes(320)
+        if typ == 1:      # HELLO: answered as tund does (no direct prefixes, no flags)
+            data = struct.pack("<iI", 0, 340) + struct.pack("<IIII", 5, os.getpid(), 1 << 20, 0) + bytes(324)
         elif typ in (10, 14, 16, 17, 18):   # requests tund does not answer
             continue
         else:             # anything else: ENOSYS

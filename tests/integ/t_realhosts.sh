@@ -9,6 +9,8 @@
 #     masquerade, README "Two machines");
 #   - a 100 MiB transfer checked by SHA-256 both ways, and curl against
 #     nginx, encrypted;
+#   - a client dialing its own host's real address: both ends see that
+#     address, as with the kernel; getsockname() of a dual-stack :: is ::;
 #   - a kernel client against an enoshim server: plain, works; an enoshim
 #     client against a kernel server: plain fallback, works; a kernel-only
 #     server on another port of host 2 is untouched, and its port is not
@@ -154,6 +156,37 @@ wait $ks
 [[ $(val "$WORK/k.srv" eno) == disabled* ]] || fail "enoshim server with a kernel client: eno $(val "$WORK/k.srv" eno)"
 [[ $(val "$WORK/k.srv" peer) == $IP1:* ]] || fail "kernel client seen as $(val "$WORK/k.srv" peer)"
 note "kernel client -> enoshim server: plain, works"
+
+# ---- 6b. a client on host 2 dialing host 2's own real address -----------------
+# The connection stays in the host, as the kernel's would: both ends see the
+# host's address (not lwIP's private one), plain like loopback.  And a
+# dual-stack listener bound to :: says "::" from getsockname(), as the
+# kernel does (not ::ffff:0.0.0.0).
+for fam in 4 6; do
+  [ $fam = 4 ] && { dial=$IP2; want="$IP2"; } || { dial=$IP2_6; want="[$IP2_6]"; }
+  bg2 "$BUILD/examples/eno-hello" server 9005 >"$WORK/own$fam.srv" 2>&1
+  os=$!
+  wait_log "$WORK/own$fam.srv" '^listening' 10
+  timeout 10 ip netns exec "$H2" "$ENORUN" --socket "$S2" --debug -- "$BUILD/examples/eno-hello" client "$dial" 9005 \
+    "own $fam" >"$WORK/own$fam.cli" 2>&1 || fail "host 2 -> its own address (IPv$fam): $(cat "$WORK/own$fam.cli")"
+  wait $os || fail "own address server (IPv$fam): $(cat "$WORK/own$fam.srv")"
+  [ "$(val "$WORK/own$fam.cli" reply)" = "own $fam" ] || fail "own address (IPv$fam): wrong reply"
+  grep -q "$dial\]*:9005: plain TCP: direct route (this host's own address)$" "$WORK/own$fam.cli" ||
+    fail "own address (IPv$fam): no 'direct route (this host's own address)' line: $(grep 'enoshim\[' "$WORK/own$fam.cli")"
+  [[ $(val "$WORK/own$fam.srv" peer) == "$want":* ]] ||
+    fail "own address (IPv$fam): server sees peer $(val "$WORK/own$fam.srv" peer), want $want:* (the kernel's answer)"
+  [[ $(val "$WORK/own$fam.cli" local) == "$want":* ]] ||
+    fail "own address (IPv$fam): client's getsockname $(val "$WORK/own$fam.cli" local), want $want:*"
+  [ "$(val "$WORK/own$fam.srv" local)" = "$want:9005" ] ||
+    fail "own address (IPv$fam): server's getsockname $(val "$WORK/own$fam.srv" local)"
+done
+note "host 2 -> its own real address (IPv4, IPv6): both ends see the host's address"
+ip netns exec "$H2" "$ENORUN" --socket "$S2" -- "$PY" -c 'import socket
+s=socket.socket(socket.AF_INET6); s.bind(("::",9006)); s.listen(); print(s.getsockname()[0])
+t=socket.socket(socket.AF_INET6); t.bind(("::",0)); print(t.getsockname()[0])' >"$WORK/any6.out" 2>&1
+[ "$(cat "$WORK/any6.out")" = "$(printf '::\n::')" ] ||
+  fail "a dual-stack socket bound to :: says $(tr '\n' ' ' <"$WORK/any6.out")from getsockname(), want :: (the kernel's)"
+note "dual-stack wildcard: getsockname() says ::"
 
 # ---- 7. enoshim client -> kernel server; 8. kernel-only server untouched -------
 on2 socat TCP-LISTEN:7100,reuseaddr,fork EXEC:cat >/dev/null 2>&1 &
