@@ -137,15 +137,20 @@ SHIM_API int accept4(int fd, struct sockaddr *a, socklen_t *l, int flags)
   WITH_SOCK(fd, accept_ours(fd, s, a, l, flags), real.accept4(fd, a, l, flags));
 }
 
-static int connect_ours(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t l)
+static int connect_ours_ex(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t l, int dontwait)
 {
-  int r = sock_connect(fd, s, a, l);
+  int r = sock_connect_ex(fd, s, a, l, dontwait);
   if (__builtin_expect(shim_debug || s->tep_mandatory, 0)) {
     int e = errno;
     outcome_connect(fd, s, a, l, r, r < 0 ? e : 0);
     errno = e;
   }
   return r;
+}
+
+static int connect_ours(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t l)
+{
+  return connect_ours_ex(fd, s, a, l, 0);
 }
 
 SHIM_API int connect(int fd, const struct sockaddr *a, socklen_t l)
@@ -279,10 +284,14 @@ SHIM_API ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flag
   return recv(fd, buf, n, flags);
 }
 
+static ssize_t send_fastopen(int fd, struct shim_sock *s, const struct msghdr *m, int flags);
+
 SHIM_API ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
   struct iovec iov = { (void *)buf, n };
-  WITH_SOCK(fd, io_send(fd, s, &iov, 1, flags), real.send(fd, buf, n, flags));
+  struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+  WITH_SOCK(fd, (flags & MSG_FASTOPEN) ? send_fastopen(fd, s, &m, flags) : io_send(fd, s, &iov, 1, flags),
+            real.send(fd, buf, n, flags));
 }
 
 static ssize_t recvfrom_ours(int fd, struct shim_sock *s, void *buf, size_t n, int flags,
@@ -312,11 +321,60 @@ SHIM_API ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int 
   return recvfrom(fd, buf, n, flags, a, l);
 }
 
+/* MSG_FASTOPEN (curl --tcp-fastopen, and other clients): connect and send
+ * in one call.  tund puts no data in a SYN (the ENO and tcpcrypt handshakes
+ * come first), so this is what Linux does for a peer it has no Fast Open
+ * cookie for (tcp_sendmsg_fastopen): connect; a non-blocking call
+ * (O_NONBLOCK or MSG_DONTWAIT) says EINPROGRESS with nothing sent and the
+ * next MSG_FASTOPEN send, once connected, sends; a blocking one waits for
+ * the connection and sends.  Without an address: EINVAL; on a socket
+ * connected otherwise: EISCONN.  A direct route is a kernel socket: the
+ * kernel does it all. */
+static ssize_t send_fastopen(int fd, struct shim_sock *s, const struct msghdr *m, int flags)
+{
+  const struct sockaddr *a = m->msg_name;
+  socklen_t l = m->msg_namelen;
+  if (s->connect_started && s->fastopen_pending) {
+    struct enoshm_status st;
+    sock_status(s, &st);
+    if (st.state == ENOSHM_S_CONNECTING) {
+      errno = EALREADY;
+      return -1;
+    }
+    s->fastopen_pending = 0;
+    return io_send(fd, s, m->msg_iov, (int)m->msg_iovlen, flags & ~MSG_FASTOPEN);
+  }
+  if (!a || l < sizeof(sa_family_t)) {
+    errno = s->connect_started ? EISCONN : EINVAL;
+    return -1;
+  }
+  if (a->sa_family == AF_UNSPEC) {
+    errno = EOPNOTSUPP;
+    return -1;
+  }
+  if (!s->connect_started && s->kind == SK_STREAM && !s->tep_mandatory && shim_addr_is_direct(a, l)) {
+    if (go_direct(fd, s))
+      return -1;
+    if (shim_debug)
+      outcome_connect(fd, s, a, l, 0, 0);
+    return real.sendmsg(fd, m, flags);
+  }
+  int r = connect_ours_ex(fd, s, a, l, (flags & MSG_DONTWAIT) != 0);
+  if (r < 0) {
+    if (errno == EINPROGRESS)
+      s->fastopen_pending = 1;
+    return -1;
+  }
+  return io_send(fd, s, m->msg_iov, (int)m->msg_iovlen, flags & ~MSG_FASTOPEN);
+}
+
 SHIM_API ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *a, socklen_t l)
 {
   struct iovec iov = { (void *)buf, n };
+  struct msghdr m = { .msg_name = (void *)a, .msg_namelen = l, .msg_iov = &iov, .msg_iovlen = 1 };
   /* the destination of a connected TCP socket is ignored, as Linux does */
-  WITH_SOCK(fd, io_send(fd, s, &iov, 1, flags), real.sendto(fd, buf, n, flags, a, l));
+  WITH_SOCK(fd, (flags & MSG_FASTOPEN) ? send_fastopen(fd, s, &m, flags) : io_send(fd, s, &iov, 1, flags),
+            real.sendto(fd, buf, n, flags, a, l));
 }
 
 static ssize_t recvmsg_ours(int fd, struct shim_sock *s, struct msghdr *m, int flags)
@@ -355,6 +413,8 @@ static ssize_t sendmsg_ours(int fd, struct shim_sock *s, const struct msghdr *m,
     errno = EINVAL;
     return -1;
   }
+  if (flags & MSG_FASTOPEN)
+    return send_fastopen(fd, s, m, flags);
   return io_send(fd, s, m->msg_iov, (int)m->msg_iovlen, flags);
 }
 

@@ -114,6 +114,7 @@ struct shim_sock {
   int connect_started;
   int connect_posted;        /* the CONNECT went without waiting (sock_connect) */
   int wake_queued;           /* connected: bytes tund has not read may be queued (sock_settle) */
+  int fastopen_pending;      /* a MSG_FASTOPEN send said EINPROGRESS: the next one sends (shim.c) */
   int shut_rd;
   int shut_wr;
   int err_reported;          /* SO_ERROR / a read already returned st.error */
@@ -190,6 +191,8 @@ int  sock_bind(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t 
 int  sock_listen(int fd, struct shim_sock *s, int backlog);
 int  sock_accept(int fd, struct shim_sock *s, struct sockaddr *a, socklen_t *len, int flags);
 int  sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t len);
+/* the same, not waiting when dontwait (MSG_DONTWAIT of a MSG_FASTOPEN send) */
+int  sock_connect_ex(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t len, int dontwait);
 void sock_settle(int fd, struct shim_sock *s);
 int  sock_shutdown(int fd, struct shim_sock *s, int how);
 void io_fill(int fd, struct shim_sock *s);                 /* io.c */

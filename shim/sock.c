@@ -480,6 +480,11 @@ static int connect_result(struct shim_sock *s)
 
 int sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t len)
 {
+  return sock_connect_ex(fd, s, a, len, 0);
+}
+
+int sock_connect_ex(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t len, int dontwait)
+{
   struct enoipc_addr ia;
   int e;
   if (s->kind == SK_LISTENER) {
@@ -544,7 +549,7 @@ int sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_
   io_fill(fd, s);
   s->connect_started = 1;
   int fl = real.fcntl(fd, F_GETFL);
-  if (fl >= 0 && (fl & O_NONBLOCK)) {
+  if (dontwait || (fl >= 0 && (fl & O_NONBLOCK))) {
     /* Linux: a non-blocking TCP connect always says EINPROGRESS, even when
      * it completes at once; the program learns the outcome from poll and
      * SO_ERROR */

@@ -5,7 +5,12 @@
  *   ways), MSG_WAITALL (waits for everything, stops at EOF),
  *   SIGPIPE on writing after the peer closed (counted by a handler; with the
  *   default action the process dies of it), EPIPE without a signal with
- *   MSG_NOSIGNAL.
+ *   MSG_NOSIGNAL;
+ *   MSG_FASTOPEN (connect and send in one call; Linux's answers with no Fast
+ *   Open cookie for the peer: EINVAL without an address, the data sent by a
+ *   blocking call, EINPROGRESS and nothing sent by a non-blocking one, whose
+ *   next MSG_FASTOPEN send sends, EISCONN on a socket connected otherwise,
+ *   ECONNREFUSED from a closed port; no SIGPIPE anywhere).
  */
 #include <pthread.h>
 #include <sys/wait.h>
@@ -210,6 +215,64 @@ static void sigpipe(void)
   CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGPIPE, "writer not killed by SIGPIPE (status 0x%x)", st);
 }
 
+/* one byte from the kernel's side of the pair, within 5 s */
+static void expect_byte(int k, char want, const char *what)
+{
+  char c = 0;
+  CHECK(wait_fd(k, POLLIN, 5000) & POLLIN, "%s: nothing arrived", what);
+  CHECK(read(k, &c, 1) == 1 && c == want, "%s: got '%c', want '%c'", what, c, want);
+}
+
+static void fastopen(void)
+{
+  struct sockaddr_storage ss;
+  int port = 0, s, k;
+  int l = k_listen(AF_INET, HOST4, &port, 0);
+  socklen_t al = mkaddr(AF_INET, HOST4, port, &ss);
+  int before = n_sigpipe;
+
+  STEP("MSG_FASTOPEN without an address on a new socket: EINVAL");
+  s = socket(AF_INET, SOCK_STREAM, 0);
+  require_shim(s, "socket()");
+  CHECK(send(s, "x", 1, MSG_FASTOPEN) < 0 && errno == EINVAL, "send(MSG_FASTOPEN): errno %d, want EINVAL", errno);
+  CHECK(sendto(s, "x", 1, MSG_FASTOPEN, NULL, 0) < 0 && errno == EINVAL, "sendto(MSG_FASTOPEN, no address)");
+
+  STEP("MSG_FASTOPEN, blocking: connects, sends, says the count");
+  CHECK(sendto(s, "a", 1, MSG_FASTOPEN, (struct sockaddr *)&ss, al) == 1, "sendto(MSG_FASTOPEN): errno %d", errno);
+  k = k_accept(l, 10000);
+  expect_byte(k, 'a', "blocking MSG_FASTOPEN");
+  CHECK(sendto(s, "b", 1, MSG_FASTOPEN, (struct sockaddr *)&ss, al) < 0 && errno == EISCONN,
+        "MSG_FASTOPEN again on the connected socket: errno %d, want EISCONN", errno);
+  CHECK(send(s, "b", 1, MSG_FASTOPEN) < 0 && errno == EISCONN, "send(MSG_FASTOPEN) on the connected socket");
+  CHECK(send(s, "c", 1, 0) == 1, "plain send afterwards");
+  expect_byte(k, 'c', "send after MSG_FASTOPEN");
+  close(s);
+  close(k);
+
+  STEP("MSG_FASTOPEN|MSG_DONTWAIT: EINPROGRESS, nothing sent; once connected the next one sends");
+  s = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(sendto(s, "d", 1, MSG_FASTOPEN | MSG_DONTWAIT, (struct sockaddr *)&ss, al) < 0 && errno == EINPROGRESS,
+        "non-blocking MSG_FASTOPEN: errno %d, want EINPROGRESS", errno);
+  CHECK(wait_fd(s, POLLOUT, 10000) & POLLOUT, "not writable once connected");
+  k = k_accept(l, 10000);
+  char c;
+  CHECK(recv(k, &c, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN, "the EINPROGRESS call sent data");
+  struct iovec iov = { "e", 1 };
+  struct msghdr m = { .msg_name = &ss, .msg_namelen = al, .msg_iov = &iov, .msg_iovlen = 1 };
+  CHECK(sendmsg(s, &m, MSG_FASTOPEN) == 1, "sendmsg(MSG_FASTOPEN) once connected: errno %d", errno);
+  expect_byte(k, 'e', "MSG_FASTOPEN after EINPROGRESS");
+  close(s);
+  close(k);
+  close(l);
+
+  STEP("MSG_FASTOPEN to a closed port: ECONNREFUSED");
+  s = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(sendto(s, "f", 1, MSG_FASTOPEN, (struct sockaddr *)&ss, al) < 0 && errno == ECONNREFUSED,
+        "MSG_FASTOPEN to a closed port: errno %d, want ECONNREFUSED", errno);
+  close(s);
+  CHECK(n_sigpipe == before, "SIGPIPE from MSG_FASTOPEN");
+}
+
 int main(void)
 {
   tp_init("sem_msgflags", 120);
@@ -218,6 +281,7 @@ int main(void)
   alarm(120);
   waitall();
   sigpipe();
+  fastopen();
   printf("ok\n");
   return 0;
 }
