@@ -469,7 +469,11 @@ ssize_t io_send(int fd, struct shim_sock *s, const struct iovec *iov, int iovcnt
   ssize_t ret;
 
   if (s->kind == SK_LISTENER) {
-    errno = ENOTCONN;
+    /* Linux: a send on a listening TCP socket is EPIPE, with SIGPIPE
+     * (sk_stream_wait_connect) */
+    if (!(flags & MSG_NOSIGNAL))
+      shim_raise_sigpipe();
+    errno = EPIPE;
     return -1;
   }
   if (flags & MSG_OOB) {
@@ -533,7 +537,8 @@ ssize_t io_sendfile(int fd, struct shim_sock *s, int in_fd, off_t *off, size_t c
   off_t pos = off ? *off : 0;
 
   if (s->kind == SK_LISTENER) {
-    errno = ENOTCONN;
+    shim_raise_sigpipe();    /* as a send (io_send) */
+    errno = EPIPE;
     return -1;
   }
   lock_robust(&m->tx_lock);

@@ -115,6 +115,9 @@ struct shim_sock {
   int connect_posted;        /* the CONNECT went without waiting (sock_connect) */
   int wake_queued;           /* connected: bytes tund has not read may be queued (sock_settle) */
   int fastopen_pending;      /* a MSG_FASTOPEN send said EINPROGRESS: the next one sends (shim.c) */
+  int user_mss;              /* TCP_MAXSEG set before connecting (0: none) */
+  int connect_unreaped;      /* connect() said EINPROGRESS (or EINTR): the next one, once
+                                connected, says 0 (sock_connect_ex) */
   int shut_rd;
   int shut_wr;
   int err_reported;          /* SO_ERROR / a read already returned st.error */

@@ -502,6 +502,14 @@ int sock_connect_ex(int fd, struct shim_sock *s, const struct sockaddr *a, sockl
   if (s->connect_started) {
     int r = connect_result(s);
     if (r == 0) {
+      /* Linux: the first connect() after a non-blocking (or interrupted)
+       * one has completed says 0 (the socket becomes SS_CONNECTED then,
+       * __inet_stream_connect); every later one EISCONN.  Programs poll
+       * completion this way and some take only 0 for success. */
+      if (s->connect_unreaped) {
+        s->connect_unreaped = 0;
+        return 0;
+      }
       errno = EISCONN;
       return -1;
     }
@@ -553,6 +561,7 @@ int sock_connect_ex(int fd, struct shim_sock *s, const struct sockaddr *a, sockl
     /* Linux: a non-blocking TCP connect always says EINPROGRESS, even when
      * it completes at once; the program learns the outcome from poll and
      * SO_ERROR */
+    s->connect_unreaped = 1;
     errno = EINPROGRESS;
     return -1;
   }
@@ -563,6 +572,8 @@ int sock_connect_ex(int fd, struct shim_sock *s, const struct sockaddr *a, sockl
     if (c <= 0)
       return c;
     if (io_wait_writable(fd, s, 0) < 0) {
+      if (errno == EAGAIN || errno == EINTR)
+        s->connect_unreaped = 1;     /* still connecting: see above */
       if (errno == EAGAIN)
         errno = EINPROGRESS;
       else if (errno == EPIPE || errno == ECONNRESET) {

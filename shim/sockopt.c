@@ -454,7 +454,15 @@ int sock_getsockopt(int fd, struct shim_sock *s, int level, int name, void *val,
     }
     case TCP_ULP:
       return put_bytes(val, len, "", 0);     /* no upper-layer protocol */
-    case TCP_MAXSEG:
+    case TCP_MAXSEG: {
+      /* Linux, before a connection has one: the value set, else
+       * TCP_MSS_DEFAULT (536) */
+      struct enoshm_status st;
+      sock_status(s, &st);
+      if (s->kind == SK_LISTENER || st.state < ENOSHM_S_ESTABLISHED)
+        return put_int(val, len, s->user_mss ? s->user_mss : 536);
+      return forward_getopt(s, level, name, val, len);
+    }
     case TCP_INFO:
       return forward_getopt(s, level, name, val, len);
     default:
@@ -593,8 +601,15 @@ int sock_setsockopt(int fd, struct shim_sock *s, int level, int name, const void
       s->cork = v != 0;
       return 0;
     case TCP_MAXSEG:
+      /* kept to answer getsockopt before a connection (lwIP takes the
+       * path's MSS); Linux's bounds: 0, or TCP_MIN_MSS (88) .. 65535 */
       if (get_int(val, len, &v))
         return -1;
+      if (v && (v < 88 || v > 65535)) {
+        errno = EINVAL;
+        return -1;
+      }
+      s->user_mss = v;
       return 0;
     case TCP_CONGESTION:
       errno = ENOENT;

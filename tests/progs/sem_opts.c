@@ -14,6 +14,8 @@
  *   TCP_USER_TIMEOUT, TCP_CONGESTION (16 bytes); an unknown option:
  *   ENOPROTOOPT.
  */
+#include <sys/wait.h>
+
 #include "tprog.h"
 
 static int geti(int fd, int level, int name, const char *what)
@@ -123,7 +125,37 @@ int main(void)
   int v;
   socklen_t vl = sizeof(v);
   CHECK(getsockopt(s, SOL_SOCKET, 0x7777, &v, &vl) < 0 && errno == ENOPROTOOPT, "unknown option: ENOPROTOOPT");
+  /* Linux before a connection: TCP_MSS_DEFAULT, or the value set (0 or 88..65535) */
+  CHECK(geti(s, IPPROTO_TCP, TCP_MAXSEG, "TCP_MAXSEG") == 536, "TCP_MAXSEG of a fresh socket (Linux: 536)");
+  v = 40;
+  CHECK(setsockopt(s, IPPROTO_TCP, TCP_MAXSEG, &v, sizeof(v)) < 0 && errno == EINVAL, "TCP_MAXSEG 40: EINVAL");
+  seti(s, IPPROTO_TCP, TCP_MAXSEG, 1200, "TCP_MAXSEG 1200");
+  CHECK(geti(s, IPPROTO_TCP, TCP_MAXSEG, "TCP_MAXSEG") == 1200, "TCP_MAXSEG after setting 1200");
   close(s);
+
+  STEP("a listening socket: send and write are EPIPE (SIGPIPE without MSG_NOSIGNAL), recv ENOTCONN");
+  {
+    int port = 0;
+    int l = s_listen(AF_INET, NULL, &port);
+    signal(SIGPIPE, SIG_IGN);
+    CHECK(send(l, "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE, "send on a listener: errno %d, want EPIPE", errno);
+    CHECK(write(l, "x", 1) < 0 && errno == EPIPE, "write on a listener: errno %d, want EPIPE", errno);
+    CHECK(recv(l, buf, 1, MSG_DONTWAIT) < 0 && errno == ENOTCONN, "recv on a listener: errno %d", errno);
+    CHECK(geti(l, SOL_SOCKET, SO_ACCEPTCONN, "SO_ACCEPTCONN") == 1, "SO_ACCEPTCONN on a listener");
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+      signal(SIGPIPE, SIG_DFL);
+      ssize_t w = send(l, "x", 1, 0);
+      fprintf(stderr, "FAIL sem_opts(child): send on a listener returned %zd (errno %d), no SIGPIPE\n", w, errno);
+      _exit(3);
+    }
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGPIPE, "send on a listener did not raise SIGPIPE (status 0x%x)", st);
+    signal(SIGPIPE, SIG_DFL);
+    close(l);
+  }
 
   STEP("AF_INET client: names mirror the peer's, options");
   mkpair(&s, &k);
