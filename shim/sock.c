@@ -478,6 +478,29 @@ static int connect_result(struct shim_sock *s)
   return 1;   /* still connecting */
 }
 
+/* Destinations Linux's TCP refuses with ENETUNREACH before sending
+ * anything: multicast and the limited broadcast (tcp_v4_connect: a route
+ * flagged RTCF_MULTICAST or RTCF_BROADCAST; tcp_v6_connect:
+ * ipv6_addr_is_multicast), and a v4-mapped address on an IPV6_V6ONLY
+ * socket.  Through tund they would wait for a SYN-ACK that cannot come.
+ * (A subnet's directed broadcast is not recognised here: it gets the
+ * usual timeout or reset.) */
+static int unroutable(const struct shim_sock *s, const struct enoipc_addr *ia)
+{
+  static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+  const uint8_t *v4 = NULL;
+  if (ia->family == AF_INET)
+    v4 = ia->addr;
+  else if (!memcmp(ia->addr, mapped, sizeof(mapped))) {
+    if (s->v6only)
+      return 1;
+    v4 = ia->addr + 12;
+  } else
+    return ia->addr[0] == 0xff;                        /* ff00::/8 */
+  return (v4[0] & 0xf0) == 0xe0 ||                     /* 224/4 */
+         (v4[0] == 255 && v4[1] == 255 && v4[2] == 255 && v4[3] == 255);
+}
+
 int sock_connect(int fd, struct shim_sock *s, const struct sockaddr *a, socklen_t len)
 {
   return sock_connect_ex(fd, s, a, len, 0);
@@ -516,6 +539,10 @@ int sock_connect_ex(int fd, struct shim_sock *s, const struct sockaddr *a, sockl
     if (r < 0)
       return -1;
     errno = EALREADY;
+    return -1;
+  }
+  if (unroutable(s, &ia)) {
+    errno = ENETUNREACH;
     return -1;
   }
   if (shim_addr_is_direct(a, len)) {

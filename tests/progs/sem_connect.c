@@ -13,6 +13,10 @@
  *     shell): no answer at all, so a blocking connect with SO_SNDTIMEO 1 s
  *     must return EINPROGRESS (socket(7)) within 4 s, and a non-blocking
  *     connect polled for 1.5 s stays pending (no event) and can be closed.
+ *   - to multicast (224.0.0.1, ff02::1), the limited broadcast, and a
+ *     v4-mapped address from an IPV6_V6ONLY socket: ENETUNREACH at once,
+ *     blocking or not, as Linux refuses them before sending anything;
+ *   - connect() after a non-blocking connect completed: 0 once, then EISCONN.
  * Set T_NO_BLACKHOLE=1 to skip the blackhole part (kernel-mode check).
  */
 #include "tprog.h"
@@ -243,6 +247,25 @@ static void v4mapped(void)
   close(l);
 }
 
+static void no_route_at_once(int fam, const char *host, int v6only)
+{
+  struct sockaddr_storage ss;
+  socklen_t sl = mkaddr(fam, host, 80, &ss);
+  for (int nb = 0; nb < 2; nb++) {
+    STEP("%s connect to %s%s: ENETUNREACH at once", nb ? "non-blocking" : "blocking", host,
+         v6only ? " (IPV6_V6ONLY)" : "");
+    int s = nb ? nb_socket(fam) : socket(fam, SOCK_STREAM, 0);
+    CHECK(s >= 0, "socket");
+    if (v6only)
+      CHECK(setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) == 0, "IPV6_V6ONLY");
+    int64_t t0 = now_ms();
+    int r = connect(s, (struct sockaddr *)&ss, sl);
+    CHECK(r < 0 && errno == ENETUNREACH, "connect to %s: %d, want ENETUNREACH", host, r);
+    CHECK(now_ms() - t0 < 1000, "connect to %s took %lld ms", host, (long long)(now_ms() - t0));
+    close(s);
+  }
+}
+
 int main(int argc, char **argv)
 {
   tp_init("sem_connect", 120);
@@ -262,6 +285,12 @@ int main(int argc, char **argv)
     blackhole(AF_INET6, "fd00:204::9");
   }
   nb_always_inprogress();
+  no_route_at_once(AF_INET, "224.0.0.1", 0);
+  no_route_at_once(AF_INET, "255.255.255.255", 0);
+  no_route_at_once(AF_INET6, "ff02::1", 0);
+  char mapped[64];
+  snprintf(mapped, sizeof(mapped), "::ffff:%s", HOST4);
+  no_route_at_once(AF_INET6, mapped, 1);
   printf("ok\n");
   return 0;
 }
