@@ -403,6 +403,30 @@ u32_t *enoshim_hook_tcp_addopts(struct pbuf *p, struct tcp_hdr *hdr, const struc
  * SYN (addresses, ports, and the sequence number of our SYN), so that a
  * forged ICMP cannot kill an unrelated connection. */
 void (*glue_on_unreachable)(struct tcp_pcb *pcb, int err);
+void (*glue_on_pmtu)(struct tcp_pcb *pcb, u32_t mtu);
+
+/* An ICMPv6 Packet Too Big for one of our segments.  lwIP has no path MTU
+ * discovery, and IPv6 routers do not fragment: a link on the way with an
+ * MTU below the TUN's (a tunnel, PPPoE, a cloud network, or simply this
+ * host's own interface) would drop every full-sized segment for ever.  The
+ * quoted segment must be a connection's, with a sequence number it has in
+ * flight (lastack .. snd_nxt, as Linux checks in tcp_v6_err), so that a
+ * forged message cannot shrink an unrelated connection. */
+static void pmtu_match(const ip_addr_t *src, const ip_addr_t *dst, u16_t sport, u16_t dport, u32_t seq,
+                       u32_t mtu)
+{
+  for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
+    if (pcb->local_port != sport || pcb->remote_port != dport)
+      continue;
+    if (!ip_addr_cmp(&pcb->local_ip, src) || !ip_addr_cmp(&pcb->remote_ip, dst))
+      continue;
+    if (TCP_SEQ_LT(seq, pcb->lastack) || TCP_SEQ_GT(seq, pcb->snd_nxt))
+      return;
+    if (glue_on_pmtu)
+      glue_on_pmtu(pcb, mtu);
+    return;
+  }
+}
 
 /* LWIP_HOOK_TCP_OUTPUT_BATCH (lwIP patch 0007) */
 void (*glue_output_batch)(int begin);
@@ -472,6 +496,23 @@ int enoshim_hook_ip6_input(struct pbuf *p, struct netif *inp)
   if (n < sizeof(b) || (b[0] >> 4) != 6 || b[6] != 58 /* ICMPv6, no extension headers */)
     return 0;
   const u8_t *icmp = b + 40;
+  if (icmp[0] == 2 /* packet too big */) {
+    const u8_t *in = icmp + 8;
+    if ((in[0] >> 4) != 6 || in[6] != 6 /* TCP */)
+      return 0;
+    const u8_t *th = in + 40;
+    ip_addr_t src, dst;
+    memset(&src, 0, sizeof(src));
+    memset(&dst, 0, sizeof(dst));
+    IP_SET_TYPE_VAL(src, IPADDR_TYPE_V6);
+    IP_SET_TYPE_VAL(dst, IPADDR_TYPE_V6);
+    memcpy(ip_2_ip6(&src)->addr, in + 8, 16);
+    memcpy(ip_2_ip6(&dst)->addr, in + 24, 16);
+    pmtu_match(&src, &dst, (u16_t)(th[0] << 8 | th[1]), (u16_t)(th[2] << 8 | th[3]),
+               (u32_t)th[4] << 24 | (u32_t)th[5] << 16 | (u32_t)th[6] << 8 | th[7],
+               (u32_t)icmp[4] << 24 | (u32_t)icmp[5] << 16 | (u32_t)icmp[6] << 8 | icmp[7]);
+    return 0;
+  }
   if (icmp[0] != 1 /* destination unreachable */)
     return 0;
   int err;

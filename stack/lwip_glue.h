@@ -75,6 +75,10 @@ struct glue_pcb *glue_eno(const struct tcp_pcb *pcb);
  * succeed; err is the errno Linux would report.  The callee may abort pcb. */
 extern void (*glue_on_unreachable)(struct tcp_pcb *pcb, int err);
 
+/* Called when an ICMPv6 Packet Too Big quotes a segment of pcb's that is
+ * in flight: mtu is the path's MTU the router announced (RFC 8201). */
+extern void (*glue_on_pmtu)(struct tcp_pcb *pcb, u32_t mtu);
+
 /* Called with 1 when tcp_output() starts and 0 when it returns
  * (LWIP_HOOK_TCP_OUTPUT_BATCH): the netif may hold the segments sent in
  * between and must have written them all by the time it returns from the 0

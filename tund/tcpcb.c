@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "lwip/priv/tcp_priv.h"
 #include "lwip/ip_addr.h"
 #include "lwip/tcp.h"
 #include "tund.h"
@@ -397,6 +398,30 @@ static void on_unreachable(struct tcp_pcb *pcb, int err)
   conn_abort(c, err);
 }
 
+/* A router on the way to the peer cannot carry our segments (ICMPv6 Packet
+ * Too Big, stack/lwip_glue.c), what Linux handles in tcp_v6_mtu_reduced and
+ * tcp_simple_retransmit.  lwIP keeps its segments and its MSS (its windows,
+ * retransmissions and congestion window are counted in them; a segment
+ * larger than a congestion window cut to a smaller MSS would never leave):
+ * the kernel's segmentation cuts every TCP packet to this peer to the path
+ * MTU as it leaves the TUN (tun_pmtu_note, tund/tun.c), and everything
+ * unacknowledged goes again now rather than after a retransmission
+ * timeout.  IPv6's minimum MTU (1280) bounds what a message can ask (RFC
+ * 8201 section 4). */
+static void on_pmtu(struct tcp_pcb *pcb, u32_t mtu)
+{
+  if (mtu < 1280)
+    mtu = 1280;
+  if (!IP_IS_V6(&pcb->remote_ip) || mtu >= (u32_t)pcb->mss + 60u)
+    return;
+  if (!tun_pmtu_note((const uint8_t *)ip_2_ip6(&pcb->remote_ip)->addr, mtu))
+    return;                        /* known already: its retransmission is under way */
+  tund_log_limited(LOG_INFO_, "path MTU to port %u of a peer: %u (ICMPv6 Packet Too Big): packets cut to it",
+                   (unsigned)pcb->remote_port, (unsigned)mtu);
+  if (pcb->unacked)
+    tcp_rexmit_rto(pcb);
+}
+
 /* ---- making a pcb, connecting, listening ------------------------------------- */
 
 /* A pcb for c (bind, listen, connect before either): 0 or an errno. */
@@ -439,4 +464,5 @@ int conn_pcb_listen(struct conn *c)
 void conn_pcb_init(void)
 {
   glue_on_unreachable = on_unreachable;
+  glue_on_pmtu = on_pmtu;
 }

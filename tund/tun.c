@@ -26,6 +26,7 @@
 #include "lwip/ip6_addr.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
+#include "lwip/sys.h"
 #include "lwip/inet_chksum.h"
 #include "lwip_glue.h"
 #include "tund.h"
@@ -376,6 +377,64 @@ static void tun_write_pkt(struct pbuf *p)
  * after the call).  A kernel that refuses a GSO write (EINVAL) gets the same
  * segments one by one and no more batches.
  */
+/* Path MTUs learned from ICMPv6 Packet Too Big (tun_pmtu_note), per peer
+ * address, kept ten minutes like Linux's (net.ipv6.route.mtu_expires). */
+#define PMTU_SLOTS 16
+#define PMTU_TTL_MS (10u * 60u * 1000u)
+static struct {
+  u8_t addr[16];
+  u16_t mtu;
+  u32_t until;                 /* sys_now() */
+} pmtu[PMTU_SLOTS];
+static int pmtu_used;          /* slots ever filled: 0 keeps the fast path a test */
+static unsigned pmtu_next;
+
+int tun_pmtu_note(const uint8_t dst6[16], unsigned mtu)
+{
+  if (mtu > 0xffff)
+    return 0;
+  const u8_t *a = dst6;
+  u32_t now = sys_now();
+  int i;
+  for (i = 0; i < pmtu_used; i++)
+    if (!memcmp(pmtu[i].addr, a, 16))
+      break;
+  if (i < pmtu_used && (s32_t)(pmtu[i].until - now) > 0 && pmtu[i].mtu <= mtu)
+    return 0;
+  if (i == pmtu_used) {
+    if (pmtu_used < PMTU_SLOTS)
+      pmtu_used++;
+    else
+      i = (int)(pmtu_next++ % PMTU_SLOTS);
+  }
+  memcpy(pmtu[i].addr, a, 16);
+  pmtu[i].mtu = (u16_t)mtu;
+  pmtu[i].until = now + PMTU_TTL_MS;
+  return 1;
+}
+
+/* The largest TCP payload an IPv6 packet with this header (hlen bytes of IP
+ * and TCP) may carry to its destination, or 0xffff if no MTU is known. */
+static u16_t pmtu_cap(const u8_t *ip, u16_t hlen)
+{
+  if (!pmtu_used || (ip[0] >> 4) != 6)
+    return 0xffff;
+  u32_t now = sys_now();
+  for (int i = 0; i < pmtu_used; i++)
+    if (!memcmp(pmtu[i].addr, ip + 24, 16) && (s32_t)(pmtu[i].until - now) > 0)
+      return pmtu[i].mtu > hlen ? (u16_t)(pmtu[i].mtu - hlen) : 0xffff;
+  return 0xffff;
+}
+
+/* Is p a TCP segment larger than its destination's known path MTU? */
+static int pmtu_exceeds(const struct pbuf *p)
+{
+  if (!pmtu_used || p->len < 60)
+    return 0;
+  const u8_t *ip = p->payload;
+  return (ip[0] >> 4) == 6 && p->tot_len > 40 && pmtu_cap(ip, 0) < p->tot_len;
+}
+
 #define GSO_MAX_PKTS 64
 #define GSO_MAX_IOV  256
 static struct {
@@ -384,7 +443,8 @@ static struct {
   struct pbuf *pk[GSO_MAX_PKTS];
   u8_t hdr[100];               /* the first one's IP + TCP header, to be fixed up */
   u16_t iphl, hlen;            /* IP header length; IP + TCP */
-  u16_t gso_size;              /* the first one's payload */
+  u16_t seg_max;               /* the first one's payload: no continuation is larger */
+  u16_t gso_size;              /* that, or less to fit the path MTU (pmtu_cap) */
   u32_t next_seq;              /* the sequence number a continuation carries */
   u32_t bytes;                 /* payload held */
   u8_t flags;                  /* PSH and FIN seen */
@@ -442,14 +502,16 @@ static int gso_add(struct pbuf *p)
     memcpy(gb.hdr, ip, hlen);
     gb.iphl = iphl;
     gb.hlen = hlen;
-    gb.gso_size = (u16_t)pay;
+    gb.seg_max = (u16_t)pay;
+    u16_t cap = pmtu_cap(ip, hlen);
+    gb.gso_size = pay > cap ? cap : (u16_t)pay;
     gb.bytes = 0;
     gb.flags = 0;
     gb.closed = 0;
     gb.niov = 2;
   } else {
     const u8_t *h = gb.hdr, *hth = gb.hdr + gb.iphl;
-    if (gb.closed || gb.n == GSO_MAX_PKTS || hlen != gb.hlen || iphl != gb.iphl || pay > gb.gso_size ||
+    if (gb.closed || gb.n == GSO_MAX_PKTS || hlen != gb.hlen || iphl != gb.iphl || pay > gb.seg_max ||
         seq != gb.next_seq ||
         gb.hlen + gb.bytes + pay > 65535 || gb.niov + nio > GSO_MAX_IOV)
       return 0;
@@ -464,7 +526,7 @@ static int gso_add(struct pbuf *p)
   gb.next_seq = seq + pay;
   gb.bytes += pay;
   gb.flags |= fl & (TH_PSH | TH_FIN);
-  if (pay < gb.gso_size || (fl & TH_FIN))
+  if (pay < gb.seg_max || (fl & TH_FIN))
     gb.closed = 1;
   for (struct pbuf *q = p; q; q = q->next) {
     size_t off = q == p ? hlen : 0;
@@ -483,7 +545,7 @@ static void gso_flush(void)
   if (n == 0)
     return;
   gb.n = 0;
-  if (n == 1) {
+  if (n == 1 && gb.bytes <= gb.gso_size) {
     tun_write_pkt(gb.pk[0]);
     return;
   }
@@ -563,6 +625,12 @@ static err_t tun_send(struct pbuf *p)
       return ERR_OK;
   } else {
     gso_flush();
+    /* a segment sent outside tcp_output() (a fast retransmission, a probe)
+     * larger than its path's MTU: cut by the kernel as a batch of one */
+    if (tun_tx_gso && pmtu_exceeds(p) && gso_add(p)) {
+      gso_flush();
+      return ERR_OK;
+    }
   }
   tun_write_pkt(p);
   return ERR_OK;

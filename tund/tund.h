@@ -126,6 +126,10 @@ int  tun_netif_start(int fd, const struct tund_config *c);
 void tun_close(void);
 /* packets lwIP sent to its own addresses, delivered once per loop turn */
 int  tun_loopback_pending(void);
+/* A path MTU learned for dst (an ICMPv6 Packet Too Big): TCP segments to it
+ * that are larger leave split by the kernel's segmentation (tund/tun.c).
+ * 1 if that is news (unknown, or smaller than known), else 0. */
+int  tun_pmtu_note(const uint8_t dst6[16], unsigned mtu);
 void tun_loopback_poll(void);
 
 /* ---- priv.c ------------------------------------------------------------------- */
