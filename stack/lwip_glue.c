@@ -496,33 +496,19 @@ int enoshim_hook_ip6_input(struct pbuf *p, struct netif *inp)
   if (n < sizeof(b) || (b[0] >> 4) != 6 || b[6] != 58 /* ICMPv6, no extension headers */)
     return 0;
   const u8_t *icmp = b + 40;
-  if (icmp[0] == 2 /* packet too big */) {
-    const u8_t *in = icmp + 8;
-    if ((in[0] >> 4) != 6 || in[6] != 6 /* TCP */)
-      return 0;
-    const u8_t *th = in + 40;
-    ip_addr_t src, dst;
-    memset(&src, 0, sizeof(src));
-    memset(&dst, 0, sizeof(dst));
-    IP_SET_TYPE_VAL(src, IPADDR_TYPE_V6);
-    IP_SET_TYPE_VAL(dst, IPADDR_TYPE_V6);
-    memcpy(ip_2_ip6(&src)->addr, in + 8, 16);
-    memcpy(ip_2_ip6(&dst)->addr, in + 24, 16);
-    pmtu_match(&src, &dst, (u16_t)(th[0] << 8 | th[1]), (u16_t)(th[2] << 8 | th[3]),
-               (u32_t)th[4] << 24 | (u32_t)th[5] << 16 | (u32_t)th[6] << 8 | th[7],
-               (u32_t)icmp[4] << 24 | (u32_t)icmp[5] << 16 | (u32_t)icmp[6] << 8 | icmp[7]);
+  int err = 0;
+  if (icmp[0] == 1) {            /* destination unreachable */
+    switch (icmp[1]) {
+    case 0: err = ENETUNREACH; break;
+    case 1: case 5: case 6: err = EACCES; break;
+    case 3: err = EHOSTUNREACH; break;
+    case 4: err = ECONNREFUSED; break;
+    default: return 0;
+    }
+  } else if (icmp[0] != 2) {     /* nor packet too big */
     return 0;
   }
-  if (icmp[0] != 1 /* destination unreachable */)
-    return 0;
-  int err;
-  switch (icmp[1]) {
-  case 0: err = ENETUNREACH; break;
-  case 1: case 5: case 6: err = EACCES; break;
-  case 3: err = EHOSTUNREACH; break;
-  case 4: err = ECONNREFUSED; break;
-  default: return 0;
-  }
+  /* the quoted segment: ours, from src to dst */
   const u8_t *in = icmp + 8;
   if ((in[0] >> 4) != 6 || in[6] != 6 /* TCP */)
     return 0;
@@ -534,7 +520,12 @@ int enoshim_hook_ip6_input(struct pbuf *p, struct netif *inp)
   IP_SET_TYPE_VAL(dst, IPADDR_TYPE_V6);
   memcpy(ip_2_ip6(&src)->addr, in + 8, 16);
   memcpy(ip_2_ip6(&dst)->addr, in + 24, 16);
-  unreach_match(&src, &dst, (u16_t)(th[0] << 8 | th[1]), (u16_t)(th[2] << 8 | th[3]),
-                (u32_t)th[4] << 24 | (u32_t)th[5] << 16 | (u32_t)th[6] << 8 | th[7], err);
+  u16_t sport = (u16_t)(th[0] << 8 | th[1]), dport = (u16_t)(th[2] << 8 | th[3]);
+  u32_t seq = (u32_t)th[4] << 24 | (u32_t)th[5] << 16 | (u32_t)th[6] << 8 | th[7];
+  if (err)
+    unreach_match(&src, &dst, sport, dport, seq, err);
+  else
+    pmtu_match(&src, &dst, sport, dport, seq,
+               (u32_t)icmp[4] << 24 | (u32_t)icmp[5] << 16 | (u32_t)icmp[6] << 8 | icmp[7]);
   return 0;
 }

@@ -463,8 +463,10 @@ static struct {
 static u32_t be32(const u8_t *b) { return (u32_t)b[0] << 24 | (u32_t)b[1] << 16 | (u32_t)b[2] << 8 | b[3]; }
 
 /* Add p to the batch (starting one if none is held): 1, or 0 if p cannot
- * continue it (nothing changed then). */
-static int gso_add(struct pbuf *p)
+ * continue it (nothing changed then).  alone: p is a batch of its own, with
+ * whatever TCP options it has (a segment larger than its path's MTU, to be
+ * cut by the kernel, which copies the options onto every piece). */
+static int gso_add(struct pbuf *p, int alone)
 {
   const u8_t *ip = p->payload;
   u16_t iphl;
@@ -486,7 +488,7 @@ static int gso_add(struct pbuf *p)
   u16_t thl = (u16_t)((th[12] >> 4) * 4), hlen = (u16_t)(iphl + thl);
   if (thl < 20 || p->len < hlen || tot != p->tot_len || tot <= hlen)
     return 0;                                /* no payload */
-  for (u16_t i = 20; i < thl; i++)
+  for (u16_t i = 20; i < thl && !alone; i++)
     if (th[i] != 1)
       return 0;                              /* an option other than NOP (ENO's) */
   u8_t fl = th[13];
@@ -496,6 +498,8 @@ static int gso_add(struct pbuf *p)
   int nio = 0;
   for (struct pbuf *q = p; q; q = q->next)
     nio++;
+  if (alone && gb.n)
+    return 0;
   if (gb.n == 0) {
     if (nio + 2 > GSO_MAX_IOV)
       return 0;
@@ -526,7 +530,7 @@ static int gso_add(struct pbuf *p)
   gb.next_seq = seq + pay;
   gb.bytes += pay;
   gb.flags |= fl & (TH_PSH | TH_FIN);
-  if (pay < gb.seg_max || (fl & TH_FIN))
+  if (pay < gb.seg_max || (fl & TH_FIN) || alone)
     gb.closed = 1;
   for (struct pbuf *q = p; q; q = q->next) {
     size_t off = q == p ? hlen : 0;
@@ -618,19 +622,19 @@ static void tun_output_batch(int begin)
 static err_t tun_send(struct pbuf *p)
 {
   if (tun_tx_gso && gb.depth > 0) {
-    if (gso_add(p))
+    if (gso_add(p, 0))
       return ERR_OK;
     gso_flush();
-    if (gso_add(p))
+    if (gso_add(p, 0))
       return ERR_OK;
   } else {
     gso_flush();
-    /* a segment sent outside tcp_output() (a fast retransmission, a probe)
-     * larger than its path's MTU: cut by the kernel as a batch of one */
-    if (tun_tx_gso && pmtu_exceeds(p) && gso_add(p)) {
-      gso_flush();
-      return ERR_OK;
-    }
+  }
+  /* written alone (sent outside tcp_output(), or with ENO option bytes) and
+   * larger than its path's MTU: cut by the kernel as a batch of one */
+  if (tun_tx_gso && pmtu_exceeds(p) && gso_add(p, 1)) {
+    gso_flush();
+    return ERR_OK;
   }
   tun_write_pkt(p);
   return ERR_OK;
