@@ -186,22 +186,10 @@ static uint64_t now_ns(void)
 
 static int local_probe(int fam, const uint8_t *addr)
 {
+  struct enoshm_addr ea = { .family = (uint16_t)fam, .port = 9 };   /* any port: a UDP connect sends nothing */
+  memcpy(ea.addr, addr, fam == AF_INET ? 4 : 16);
   struct sockaddr_storage ss, got;
-  socklen_t len;
-  memset(&ss, 0, sizeof(ss));
-  if (fam == AF_INET) {
-    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-    in->sin_family = AF_INET;
-    in->sin_port = htons(9);        /* any port: a UDP connect sends nothing */
-    memcpy(&in->sin_addr, addr, 4);
-    len = sizeof(*in);
-  } else {
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(9);
-    memcpy(&in6->sin6_addr, addr, 16);
-    len = sizeof(*in6);
-  }
+  socklen_t len = shm_to_sa(&ea, fam, &ss);
   int e = errno, local = 0;
   int u = real.socket(fam, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (u >= 0) {

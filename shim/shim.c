@@ -334,14 +334,16 @@ static ssize_t send_fastopen(int fd, struct shim_sock *s, const struct msghdr *m
 {
   const struct sockaddr *a = m->msg_name;
   socklen_t l = m->msg_namelen;
-  if (s->connect_started && s->fastopen_pending) {
+  if (s->connect_started && s->connect_unreaped) {
+    /* Linux's socket is still SS_CONNECTING: EALREADY until the connection
+     * is up, then it becomes SS_CONNECTED and this send sends */
     struct enoshm_status st;
     sock_status(s, &st);
     if (st.state == ENOSHM_S_CONNECTING) {
       errno = EALREADY;
       return -1;
     }
-    s->fastopen_pending = 0;
+    s->connect_unreaped = 0;
     return io_send(fd, s, m->msg_iov, (int)m->msg_iovlen, flags & ~MSG_FASTOPEN);
   }
   if (!a || l < sizeof(sa_family_t)) {
@@ -359,12 +361,8 @@ static ssize_t send_fastopen(int fd, struct shim_sock *s, const struct msghdr *m
       outcome_connect(fd, s, a, l, 0, 0);
     return real.sendmsg(fd, m, flags);
   }
-  int r = connect_ours_ex(fd, s, a, l, (flags & MSG_DONTWAIT) != 0);
-  if (r < 0) {
-    if (errno == EINPROGRESS)
-      s->fastopen_pending = 1;
-    return -1;
-  }
+  if (connect_ours_ex(fd, s, a, l, (flags & MSG_DONTWAIT) != 0) < 0)
+    return -1;            /* EINPROGRESS left connect_unreaped set: see above */
   return io_send(fd, s, m->msg_iov, (int)m->msg_iovlen, flags & ~MSG_FASTOPEN);
 }
 

@@ -114,10 +114,10 @@ struct shim_sock {
   int connect_started;
   int connect_posted;        /* the CONNECT went without waiting (sock_connect) */
   int wake_queued;           /* connected: bytes tund has not read may be queued (sock_settle) */
-  int fastopen_pending;      /* a MSG_FASTOPEN send said EINPROGRESS: the next one sends (shim.c) */
   int user_mss;              /* TCP_MAXSEG set before connecting (0: none) */
-  int connect_unreaped;      /* connect() said EINPROGRESS (or EINTR): the next one, once
-                                connected, says 0 (sock_connect_ex) */
+  int connect_unreaped;      /* connect() (or a MSG_FASTOPEN send) said EINPROGRESS or EINTR:
+                                the next connect() once connected says 0, the next
+                                MSG_FASTOPEN send sends (sock_connect_ex, shim.c) */
   int shut_rd;
   int shut_wr;
   int err_reported;          /* SO_ERROR / a read already returned st.error */

@@ -487,11 +487,10 @@ static int connect_result(struct shim_sock *s)
  * usual timeout or reset.) */
 static int unroutable(const struct shim_sock *s, const struct enoipc_addr *ia)
 {
-  static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
   const uint8_t *v4 = NULL;
   if (ia->family == AF_INET)
     v4 = ia->addr;
-  else if (!memcmp(ia->addr, mapped, sizeof(mapped))) {
+  else if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)ia->addr)) {
     if (s->v6only)
       return 1;
     v4 = ia->addr + 12;
